@@ -1,0 +1,150 @@
+"""The contract every platform connector keeps.
+
+A connector turns a platform's API responses into plain `Item`s. It never touches the database or
+the scheduler: it is handed the cursor it should resume from and yields `Page`s, each carrying the
+progress marker to keep after that page. The daemon (monitor/pipeline.py) owns saving that state,
+so a connector cannot get it wrong.
+
+Cursor rules, the same for every connector:
+- `fetch(source, cursor)` starts from `cursor` (None on the first poll).
+- Each `Page.progress` is what the connector would resume from if the poll ended after that page.
+- The daemon promotes the progress of the page marked `last=True` to the saved cursor. For APIs
+  that return newest first, an interrupted poll therefore restarts from the old cursor and the
+  duplicates it re-reads are dropped by (platform, external_id).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+# Kinds of things a source polls, and kinds of items it yields.
+SOURCE_KINDS = ("comments", "mentions", "replies", "search", "visitor_posts", "tags", "ratings",
+                "followers")
+ITEM_KINDS = ("comment", "reply", "mention", "post", "review", "tag")
+ACTIONS = ("hide", "unhide", "delete", "block", "mute")
+
+
+class ConnectorError(Exception):
+    """Something went wrong talking to a platform.
+
+    `permanent` says whether trying again unchanged can help: a permanent error pauses the source
+    until someone fixes it; a transient one is retried with backoff.
+    """
+
+    permanent: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RetryableError(ConnectorError):
+    """Rate limit, 5xx, timeout, connection reset: try again later (after `retry_after` seconds
+    when the platform said how long)."""
+
+
+class AuthError(ConnectorError):
+    """The token expired, was revoked or lacks a permission. The source is paused and IT told once."""
+
+    permanent = True
+
+
+class ConfigError(ConnectorError):
+    """The source's settings cannot work (unknown account, bad URL, missing setting)."""
+
+    permanent = True
+
+
+class PayloadError(ConnectorError):
+    """The platform answered with something we cannot read. Retried: it is usually a glitch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: str = ""
+    handle: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One comment, reply, mention or post, as the platform gave it, normalised."""
+
+    external_id: str
+    kind: str
+    text: str
+    created_at: datetime  # timezone-aware, UTC
+    author: Author = Author()
+    permalink: str = ""
+    parent_id: str = ""  # the post or comment this answers
+    conversation_id: str = ""  # the thread it belongs to (post id, tweet conversation id)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Item]
+    progress: dict[str, Any]
+    last: bool = False
+    # How many posts and users this page cost to read (pay-per-read platforms).
+    reads: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """What a connector is told about the thing it polls; settings are the source's own table."""
+
+    id: int
+    platform: str
+    kind: str
+    account: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    ok: bool
+    message: str
+    details: tuple[str, ...] = ()
+
+
+class Connector(abc.ABC):
+    """Base class for platform connectors.
+
+    Subclasses declare `platform`, the source `kinds` they can poll, the moderation `actions` they
+    support and the credential names they need, then implement `fetch` and `check`.
+    """
+
+    platform: ClassVar[str]
+    kinds: ClassVar[tuple[str, ...]]
+    actions: ClassVar[tuple[str, ...]] = ()
+    # Names of the secrets this connector needs, e.g. ("access_token",).
+    credentials: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
+        self.settings = dict(settings)
+        self.secrets = dict(secrets)
+
+    @abc.abstractmethod
+    def fetch(self, source: SourceSpec, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
+        """Yield pages of new items after `cursor`; the final page has `last=True`."""
+
+    @abc.abstractmethod
+    def check(self) -> CheckResult:
+        """A cheap probe: are the credentials valid and the permissions present?"""
+
+    def act(self, action: str, item: Item) -> ActionResult:
+        """Carry out a moderation action on an item this connector fetched."""
+        if action not in self.actions:
+            return ActionResult(False, f"{self.platform} does not support '{action}'")
+        return getattr(self, f"do_{action}")(item)
