@@ -1,4 +1,4 @@
-"""The classifier contract: texts in, verdicts out. Knows nothing of platforms or schools' alerts."""
+"""The classifier contract: texts in, verdicts out. Knows nothing of platforms or alerts."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ class RetryableError(ConnectorError):
 
 
 class AuthError(ConnectorError):
-    """The token expired, was revoked or lacks a permission. The source is paused and IT told once."""
+    """Token expired, revoked or lacking a permission: the source is paused, IT told once."""
 
     permanent = True
 

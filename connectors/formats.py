@@ -81,7 +81,7 @@ def graph_comment(obj: Any, *, post_id: str = "") -> Item:
 
 
 def graph_post(obj: Any, *, kind: str = "post") -> Item:
-    """A feed entry, visitor post or tagged post: {id, message, created_time, from, permalink_url}."""
+    """A feed entry, visitor post or tagged post: {id, message, created_time, from, ...}."""
     obj = _object(obj, "post")
     author = obj.get("from") if isinstance(obj.get("from"), Mapping) else {}
     external_id = _id(obj, "post")

@@ -1,0 +1,79 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connectors.base import ConfigError, PayloadError, SourceSpec
+from connectors.replay import ReplayConnector
+from tests.connectors.contract import ConnectorContract
+
+
+def graph_comments_page(*comments: tuple[str, str, str]) -> dict:
+    return {
+        "data": [
+            {"id": cid, "message": text, "created_time": when,
+             "from": {"id": "55", "name": "A Parent"}}
+            for cid, text, when in comments
+        ],
+        "paging": {"cursors": {"before": "b", "after": "a"}},
+    }
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "001.json").write_text(json.dumps(graph_comments_page(
+        ("10_1", "Lovely nativity", "2026-11-16T09:00:00+0000"),
+        ("10_2", "what time is pick up?", "2026-11-16T09:05:00+0000"),
+    )))
+    (tmp_path / "002.json").write_text(json.dumps(graph_comments_page(
+        ("10_3", "snow day again?!", "2026-11-17T07:00:00+0000"),
+    )))
+    return tmp_path
+
+
+class TestReplayContract(ConnectorContract):
+    @pytest.fixture(autouse=True)
+    def _folder(self, folder):
+        self.folder = folder
+
+    def build(self):
+        connector = ReplayConnector({"path": str(self.folder), "as_platform": "facebook"}, {})
+        return connector, SourceSpec(1, "replay", "comments", "10")
+
+
+def test_it_releases_pages_over_time(folder):
+    connector = ReplayConnector(
+        {"path": str(folder), "as_platform": "facebook", "release_interval": 60}, {})
+    source = SourceSpec(1, "replay", "comments", "10")
+    start = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    connector.now = lambda tz=None: start
+    first = list(connector.fetch(source, None))
+    assert [i.external_id for p in first for i in p.items] == ["10_1", "10_2"]
+
+    connector.now = lambda tz=None: start + timedelta(seconds=30)
+    assert [i for p in connector.fetch(source, first[-1].progress) for i in p.items] == []
+
+    connector.now = lambda tz=None: start + timedelta(seconds=61)
+    later = list(connector.fetch(source, first[-1].progress))
+    assert [i.external_id for p in later for i in p.items] == ["10_3"]
+
+
+def test_a_missing_folder_is_a_config_error(tmp_path):
+    connector = ReplayConnector({"path": str(tmp_path / "nope")}, {})
+    with pytest.raises(ConfigError, match="not found"):
+        list(connector.fetch(SourceSpec(1, "replay", "comments", "x"), None))
+
+
+def test_malformed_json_is_a_payload_error(tmp_path):
+    (tmp_path / "001.json").write_text("{not json")
+    connector = ReplayConnector({"path": str(tmp_path)}, {})
+    with pytest.raises(PayloadError, match="001.json"):
+        list(connector.fetch(SourceSpec(1, "replay", "comments", "x"), None))
+
+
+def test_a_comment_without_an_id_is_a_payload_error(tmp_path):
+    comment = {"message": "hi", "from": {"id": "1"}}
+    (tmp_path / "001.json").write_text(json.dumps({"data": [comment]}))
+    connector = ReplayConnector({"path": str(tmp_path)}, {})
+    with pytest.raises(PayloadError, match="no id"):
+        list(connector.fetch(SourceSpec(1, "replay", "comments", "x"), None))
