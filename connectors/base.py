@@ -16,10 +16,12 @@ Cursor rules, the same for every connector:
 from __future__ import annotations
 
 import abc
+import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 # Kinds of things a source polls, and kinds of items it yields.
 SOURCE_KINDS = ("comments", "mentions", "replies", "search", "visitor_posts", "tags", "ratings",
@@ -130,6 +132,8 @@ class Connector(abc.ABC):
     actions: ClassVar[tuple[str, ...]] = ()
     # Names of the secrets this connector needs, e.g. ("access_token",).
     credentials: ClassVar[tuple[str, ...]] = ()
+    # What one read (a post or user the API returns) costs, in US dollars, on pay-per-read APIs.
+    cost_per_read: ClassVar[float] = 0.0
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         self.settings = dict(settings)
@@ -148,3 +152,20 @@ class Connector(abc.ABC):
         if action not in self.actions:
             return ActionResult(False, f"{self.platform} does not support '{action}'")
         return getattr(self, f"do_{action}")(item)
+
+
+def checked_base_url(url: str) -> str:
+    """An API base URL we may send a token to: https anywhere, plain http only to this machine
+    (a local server replaying recordings). Returned without a trailing slash."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url.rstrip("/")
+    if parts.scheme == "http" and parts.hostname:
+        host = parts.hostname
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return url.rstrip("/")
+    raise ConfigError(f"refusing API base URL {url!r}: use https (plain http only to localhost)")

@@ -77,3 +77,27 @@ def test_a_comment_without_an_id_is_a_payload_error(tmp_path):
     connector = ReplayConnector({"path": str(tmp_path)}, {})
     with pytest.raises(PayloadError, match="no id"):
         list(connector.fetch(SourceSpec(1, "replay", "comments", "x"), None))
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://graph.facebook.com", True),
+        ("https://api.x.com/", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:9000/", True),
+        ("http://[::1]:9000", True),
+        ("http://graph.facebook.com", False),
+        ("http://10.0.0.5", False),
+        ("ftp://127.0.0.1", False),
+        ("graph.facebook.com", False),
+    ],
+)
+def test_base_urls_must_be_https_unless_loopback(url, allowed):
+    from connectors.base import checked_base_url
+
+    if allowed:
+        assert not checked_base_url(url).endswith("/")
+    else:
+        with pytest.raises(ConfigError, match="refusing"):
+            checked_base_url(url)
