@@ -130,8 +130,10 @@ class Connector(abc.ABC):
     platform: ClassVar[str]
     kinds: ClassVar[tuple[str, ...]]
     actions: ClassVar[tuple[str, ...]] = ()
-    # Names of the secrets this connector needs, e.g. ("access_token",).
+    # Names of the secrets this connector can use, e.g. ("access_token",) ...
     credentials: ClassVar[tuple[str, ...]] = ()
+    # ... and those it cannot work without: the config check names any that are missing.
+    required_credentials: ClassVar[tuple[str, ...]] = ()
     # What one read (a post or user the API returns) costs, in US dollars, on pay-per-read APIs.
     cost_per_read: ClassVar[float] = 0.0
 
