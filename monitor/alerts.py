@@ -1,0 +1,166 @@
+"""Writing the outbox: incidents, alerts and one delivery per destination.
+
+Everything here runs inside the caller's transaction (the pipeline's page transaction), so an
+item, its verdict and its alerts are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor import models, rules
+from monitor.config import Config, School
+
+EXCERPT = 600
+PLATFORM_NAMES = {"facebook": "Facebook", "instagram": "Instagram", "x": "X"}
+REPEAT_WINDOW = timedelta(days=30)
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _incident_for(session: Session, school: School, item: models.Item, severity: str,
+                  categories: list[str]) -> tuple[models.Incident, bool]:
+    """The open incident of this item's thread, joined or newly opened; True if new."""
+    key = f"thread:{item.platform}:{item.conversation_id or item.external_id}"
+    incident = session.scalars(
+        select(models.Incident)
+        .where(models.Incident.school_id == school.id, models.Incident.key == key,
+               models.Incident.status != "resolved",
+               models.Incident.last_item_at >= item.created_at - rules.INCIDENT_WINDOW)
+        .order_by(models.Incident.id.desc())
+        .limit(1)
+    ).first()
+    is_new = incident is None
+    if incident is None:
+        incident = models.Incident(school_id=school.id, key=key, severity=severity,
+                                   categories=[], item_count=0, opened_at=item.created_at,
+                                   last_item_at=item.created_at)
+        session.add(incident)
+        session.flush()
+    incident.item_count += 1
+    incident.last_item_at = max(incident.last_item_at, item.created_at)
+    incident.categories = sorted(set(incident.categories) | set(categories))
+    session.add(models.IncidentItem(incident_id=incident.id, item_id=item.id))
+    return incident, is_new
+
+
+def _earlier_flags_by_author(session: Session, item: models.Item) -> int:
+    if not item.author_id:
+        return 0
+    return session.scalar(
+        select(func.count())
+        .select_from(models.Item)
+        .join(models.Verdict, models.Verdict.item_id == models.Item.id)
+        .where(models.Item.platform == item.platform, models.Item.author_id == item.author_id,
+               models.Item.id != item.id, models.Verdict.severity.in_(("urgent", "high")),
+               models.Item.created_at >= item.created_at - REPEAT_WINDOW)
+    ) or 0
+
+
+def route_item(session: Session, config: Config, school: School, item: models.Item,
+               verdict: models.Verdict, now: datetime) -> models.Alert | None:
+    """Decide whether this flagged item is told to anyone, and write the alert if so."""
+    categories = list(verdict.categories)
+    severity = verdict.severity
+    roles = rules.roles_for(school, categories)
+    if severity is None or not roles:
+        return None
+    harmful = [c for c in categories if c in rules.HARMFUL]
+    incident = None
+    kind, dedupe = "item", f"item:{item.id}"
+    if harmful:
+        previous = None
+        incident, is_new = _incident_for(session, school, item, severity, categories)
+        if not is_new:
+            previous = incident.severity
+            if rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous):
+                incident.severity = severity
+            # A threat or disclosure is never folded into a pile-on: it always gets its own alert.
+            if severity != "urgent" and incident.item_count >= rules.PILE_ON:
+                if rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous):
+                    kind, dedupe = "update", f"incident:{incident.id}:severity:{severity}"
+                elif incident.item_count in rules.UPDATE_AT:
+                    kind, dedupe = "update", f"incident:{incident.id}:count:{incident.item_count}"
+                else:
+                    return None
+    repeat = _earlier_flags_by_author(session, item)
+    title, body = compose(config, school, item, verdict, incident, kind, repeat, dedupe)
+    alert = models.Alert(dedupe_key=dedupe, school_id=school.id, kind=kind, severity=severity,
+                         item_id=item.id, incident_id=incident.id if incident else None,
+                         categories=categories, title=title, body=body, created_at=now)
+    session.add(alert)
+    session.flush()
+    first_try = rules.send_at(config, school, severity, now)
+    for target in rules.destinations(school, roles):
+        session.add(models.Delivery(alert_id=alert.id, destination=target.destination,
+                                    roles=list(target.roles), next_attempt_at=first_try))
+    return alert
+
+
+def notify_it(session: Session, config: Config, school_id: str, dedupe_key: str, kind: str,
+              title: str, body: str, now: datetime) -> models.Alert | None:
+    """Tell the school's IT recipients something about the system itself, once per key."""
+    if session.scalar(select(models.Alert.id).where(models.Alert.dedupe_key == dedupe_key)):
+        return None
+    school = config.school(school_id)
+    alert = models.Alert(dedupe_key=dedupe_key, school_id=school_id, kind=kind, severity="high",
+                         categories=[], title=title, body=f"{body}\n\nRef: {dedupe_key}",
+                         created_at=now)
+    session.add(alert)
+    session.flush()
+    for target in rules.destinations(school, ["it"]):
+        session.add(models.Delivery(alert_id=alert.id, destination=target.destination,
+                                    roles=list(target.roles), next_attempt_at=now))
+    return alert
+
+
+def compose(config: Config, school: School, item: models.Item, verdict: models.Verdict,
+            incident: models.Incident | None, kind: str, repeat: int,
+            dedupe: str) -> tuple[str, str]:
+    """An alert a person can act on: what was seen, where, why, and what to do next."""
+    categories = list(verdict.categories)
+    top = min(categories, key=lambda c: rules.SEVERITY_ORDER.index(rules.SEVERITY[c]))
+    platform = PLATFORM_NAMES.get(item.platform, item.platform)
+    label = ", ".join(c.replace("_", " ") for c in categories)
+    severity = (verdict.severity or "low").upper()
+    if kind == "update" and incident is not None:
+        title = (f"[{severity}] Pile-on on {platform}: {incident.item_count} flagged comments "
+                 f"on one thread — {school.name}")
+    else:
+        title = f"[{severity}] {label.capitalize()} on {platform} — {school.name}"
+    local = item.created_at.astimezone(ZoneInfo(config.school_timezone(school)))
+    who = item.author_name or item.author_handle or "unknown author"
+    if item.author_handle and item.author_handle != who:
+        who += f" (@{item.author_handle})"
+    why = []
+    for category in categories:
+        reasons = verdict.reasons.get(category) or []
+        score = verdict.scores.get(category, 0.0)
+        detail = "; ".join(str(r) for r in reasons[:4]) or "model score"
+        why.append(f"  - {category.replace('_', ' ')} ({score:.2f}): {detail}")
+    lines = [
+        f"What: \"{excerpt(item.text) or '(no text)'}\"",
+        f"Who: {who} — {item.kind} on {platform}, {local:%a %d %b %Y %H:%M} ({local.tzname()})",
+        f"Where: {item.permalink or f'(no link: {item.platform} id {item.external_id})'}",
+        "Why it was flagged:",
+        *why,
+    ]
+    if incident is not None and incident.item_count > 1:
+        lines.append(f"Incident #{incident.id}: {incident.item_count} flagged comments on this "
+                     f"thread so far ({', '.join(incident.categories)}).")
+    if repeat:
+        lines.append(f"Repeat: this author has {repeat} other serious flagged comment"
+                     f"{'s' if repeat != 1 else ''} in the last 30 days.")
+    lines += [
+        f"Next: {rules.ADVICE[top]}",
+        f"To act: hallmonitor action hide {item.id}  (or unhide, delete, block, mute)",
+        f"Ref: {dedupe}",
+    ]
+    return title, "\n".join(lines)

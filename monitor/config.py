@@ -1,0 +1,396 @@
+"""The configuration file: TOML, validated into typed settings.
+
+Every mistake is reported with the key path that is wrong (`schools[0].accounts[1].poll_interval:
+...`), an unknown key is an error rather than silently ignored, and secrets are resolved here so a
+missing one is named before the daemon starts. `load()` raises `ConfigError` with one line per
+problem; the CLI prints them and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from classifiers.base import CATEGORIES
+from connectors import REGISTRY
+from monitor import secrets
+
+DATABASE_ENV = "HALLMONITOR_DATABASE_URL"
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+ROLES = ("digital_champion", "dsl", "head", "it")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. `problems` holds one line per mistake."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _duration(value: Any) -> float:
+    """Seconds from 90, 90.0, "90s", "2m", "1h" or "1d"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90, \"30s\", \"2m\" or \"1h\"")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as 90, \"30s\", \"2m\" or \"1h\"")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+    if seconds <= 0:
+        raise ValueError("must be more than zero")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r} (e.g. Europe/London)") from None
+    return name
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DaemonSettings(Strict):
+    database_url: str | None = None
+    data_dir: Path = Path("hallmonitor-data")
+    timezone: str = "Europe/London"
+    # How often the delivery job looks for alerts to send.
+    delivery_interval: Duration = 5.0
+    # Attempts before a delivery is marked dead and IT is told.
+    max_delivery_attempts: int = Field(6, ge=1, le=50)
+    # First retry wait; it doubles on each failure (with jitter), up to an hour.
+    retry_base: Duration = 30.0
+    # How often normal and low severity alerts are sent, batched into one message per recipient.
+    batch_interval: Duration = 3600.0
+    # How long a poll may hold its source before another daemon may take it over.
+    lease: Duration = 300.0
+
+    _tz = field_validator("timezone")(_timezone)
+
+
+class QuietHours(Strict):
+    start: time
+    end: time
+
+
+class Account(Strict):
+    platform: str
+    account: str = Field(min_length=1)
+    kinds: list[str] = Field(min_length=1)
+    poll_interval: Duration = 300.0
+    name: str = ""
+    enabled: bool = True
+    settings: dict[str, Any] = {}
+    credentials: dict[str, str] = {}
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_text(cls, value: Any) -> Any:
+        # Page and user ids are long numbers; TOML would happily read them as integers.
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        if value not in REGISTRY:
+            raise ValueError(f"unknown platform {value!r} (known: {', '.join(sorted(REGISTRY))})")
+        return value
+
+    @field_validator("credentials")
+    @classmethod
+    def _references_only(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, ref in value.items():
+            if not isinstance(ref, str) or not secrets.is_reference(ref):
+                raise ValueError(
+                    f"credential {name!r} must be a reference such as \"env:NAME\" or "
+                    "\"file:/path\", never the secret itself"
+                )
+        return value
+
+
+class Recipient(Strict):
+    role: Literal["digital_champion", "dsl", "head", "it"]
+    urls: list[str] = Field(min_length=1)
+    name: str = ""
+
+    @field_validator("urls")
+    @classmethod
+    def _no_inline_passwords(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not secrets.is_reference(url) and secrets.has_inline_password(url):
+                raise ValueError(
+                    "this URL holds a password: put it in an environment variable or a file "
+                    "and write \"env:NAME\" or \"file:/path\" here"
+                )
+        return value
+
+
+class School(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    timezone: str | None = None
+    keywords: list[str] = []
+    pupil_names: Path | None = None
+    quiet_hours: QuietHours | None = None
+    accounts: list[Account] = Field(min_length=1)
+    recipients: list[Recipient] = []
+    # Category -> roles, overriding the defaults of the design for this school.
+    routes: dict[str, list[Literal["digital_champion", "dsl", "head", "it"]]] = {}
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else _timezone(v))
+
+    @field_validator("routes")
+    @classmethod
+    def _known_categories(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown} (known: {', '.join(CATEGORIES)})")
+        return value
+
+
+class ClassifierSettings(Strict):
+    thresholds: dict[str, float] = {}
+    keywords: dict[str, list[str]] = {}
+    allowlist: list[str] = []
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, threshold in value.items():
+            if name not in CATEGORIES:
+                raise ValueError(f"unknown category {name!r} (known: {', '.join(CATEGORIES)})")
+            if not 0.0 < threshold < 1.0:
+                raise ValueError(f"threshold for {name} must be between 0 and 1")
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keyword_categories(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown} (known: {', '.join(CATEGORIES)})")
+        return value
+
+
+class RetentionSettings(Strict):
+    # Raw API payloads hold more personal data than we need: keep them only this long.
+    raw_payload_days: int = Field(30, ge=0)
+    items_days: int = Field(730, ge=1)
+
+
+class Settings(Strict):
+    daemon: DaemonSettings = DaemonSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+    retention: RetentionSettings = RetentionSettings()
+    schools: list[School] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_school_ids(self) -> Settings:
+        ids = [school.id for school in self.schools]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"school ids must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+
+class Config:
+    """Validated settings plus everything resolved from outside the file."""
+
+    def __init__(self, settings: Settings, path: Path | None, secrets_: dict[str, secrets.Secret],
+                 database_url: str) -> None:
+        self.settings = settings
+        self.path = path
+        self.secrets = secrets_
+        self.database_url = database_url
+
+    @property
+    def schools(self) -> list[School]:
+        return self.settings.schools
+
+    @property
+    def daemon(self) -> DaemonSettings:
+        return self.settings.daemon
+
+    def secret(self, reference: str) -> str:
+        """The value of a reference resolved at load time; plain text comes back unchanged."""
+        if not secrets.is_reference(reference):
+            return reference
+        return self.secrets[reference].reveal()
+
+    def school(self, school_id: str) -> School:
+        return next(school for school in self.schools if school.id == school_id)
+
+    def school_timezone(self, school: School) -> str:
+        return school.timezone or self.daemon.timezone
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("function-after", "function-before") and not str(part).startswith(
+            ("function-", "constrained-", "lax-", "json-or-python")
+        ):
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    message = str(error.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        message = "unknown key (check the spelling; see config.example.toml)"
+    elif kind == "missing":
+        message = "required key is missing"
+    message = message.removeprefix("Value error, ")
+    return f"{_key_path(tuple(error.get('loc', ())))}: {message}"
+
+
+def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> None:
+    """Replay folders given as `demo:NAME` point into the built-in demo; other relative paths in
+    account settings are relative to the config file, not to wherever the daemon was started."""
+    schools = raw.get("schools")
+    for school in schools if isinstance(schools, list) else []:
+        if not isinstance(school, dict):
+            continue
+        accounts = school.get("accounts")
+        for account in accounts if isinstance(accounts, list) else []:
+            settings = account.get("settings") if isinstance(account, dict) else None
+            path = settings.get("path") if isinstance(settings, dict) else None
+            if isinstance(path, str):
+                if path.startswith("demo:"):
+                    settings["path"] = str(DEMO_DIR / path[5:])
+                elif not Path(path).expanduser().is_absolute():
+                    settings["path"] = str(base_dir / path)
+        names = school.get("pupil_names")
+        if isinstance(names, str) and not Path(names).expanduser().is_absolute():
+            school["pupil_names"] = str(base_dir / names)
+
+
+def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secrets.Secret],
+                                                                   list[str]]:
+    resolved: dict[str, secrets.Secret] = {}
+    problems: list[str] = []
+    wanted: list[tuple[str, str]] = []
+    for s, school in enumerate(settings.schools):
+        for a, account in enumerate(school.accounts):
+            if not account.enabled:
+                continue
+            needed = _required_credentials(account.platform)
+            for name in needed:
+                if name not in account.credentials:
+                    problems.append(
+                        f"schools[{s}].accounts[{a}].credentials.{name}: required for "
+                        f"{account.platform}, write a reference such as \"env:NAME\""
+                    )
+            for name, ref in account.credentials.items():
+                wanted.append((f"schools[{s}].accounts[{a}].credentials.{name}", ref))
+        for r, recipient in enumerate(school.recipients):
+            for u, url in enumerate(recipient.urls):
+                if secrets.is_reference(url):
+                    wanted.append((f"schools[{s}].recipients[{r}].urls[{u}]", url))
+    for key_path, ref in wanted:
+        if ref in resolved:
+            continue
+        try:
+            resolved[ref] = secrets.Secret(ref, secrets.resolve(ref, base_dir=base_dir))
+        except secrets.SecretError as exc:
+            problems.append(f"{key_path}: missing secret: {exc}")
+    return resolved, problems
+
+
+def _required_credentials(platform: str) -> tuple[str, ...]:
+    from connectors import connector_class
+
+    required = getattr(connector_class(platform), "required_credentials", None)
+    return tuple(required) if required is not None else ()
+
+
+def parse(text: str, *, path: Path | None = None) -> Config:
+    """Validate TOML text; `path` is where it came from (relative paths are resolved from there)."""
+    base_dir = path.resolve().parent if path else Path.cwd()
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"]) from None
+    _resolve_paths(raw, base_dir)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+
+    data_dir = settings.daemon.data_dir.expanduser()
+    if not data_dir.is_absolute():
+        data_dir = base_dir / data_dir
+    settings = settings.model_copy(
+        update={"daemon": settings.daemon.model_copy(update={"data_dir": data_dir})}
+    )
+    problems: list[str] = []
+    for s, school in enumerate(settings.schools):
+        if school.pupil_names and not school.pupil_names.is_file():
+            problems.append(f"schools[{s}].pupil_names: file {school.pupil_names} not found")
+    resolved, secret_problems = _collect_secrets(settings, base_dir)
+    problems += secret_problems
+    if problems:
+        raise ConfigError(problems)
+
+    database_url = (os.environ.get(DATABASE_ENV) or settings.daemon.database_url
+                    or f"sqlite:///{data_dir / 'hallmonitor.sqlite3'}")
+    if secrets.is_reference(database_url):
+        try:
+            database_url = secrets.resolve(database_url, base_dir=base_dir)
+        except secrets.SecretError as exc:
+            raise ConfigError([f"daemon.database_url: missing secret: {exc}"]) from None
+    return Config(settings, path, resolved, database_url)
+
+
+def load(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: config file not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory, not a config file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError([f"{path}: cannot read the config file ({reason})"]) from None
+    return parse(text, path=path)
+
+
+def demo_config(data_dir: Path) -> Config:
+    """The built-in demo: three replayed accounts, alerts to the terminal."""
+    config = load(DEMO_DIR / "demo.toml")
+    settings = config.settings.model_copy(
+        update={"daemon": config.daemon.model_copy(update={"data_dir": data_dir})}
+    )
+    database_url = (os.environ.get(DATABASE_ENV)
+                    or f"sqlite:///{data_dir / 'hallmonitor.sqlite3'}")
+    return Config(settings, config.path, config.secrets, database_url)

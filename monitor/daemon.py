@@ -1,0 +1,180 @@
+"""The daemon: APScheduler 3.x as an in-process timer over state kept in the database.
+
+One job per source ticks at the source's interval (capped, with jitter); the source row decides
+whether a poll is really due and who holds it (lease), so several daemons can share a PostgreSQL
+database. One job sends due deliveries, one applies the retention policy.
+
+On Ctrl-C or SIGTERM the daemon stops taking work, lets each running poll commit the page in hand,
+and exits within a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor import db, models, notify, sources
+from monitor.classify import ClassifierCache
+from monitor.config import Config
+from monitor.pipeline import Pipeline, PollResult
+
+log = logging.getLogger(__name__)
+
+# A due source is noticed within this many seconds, however long its interval.
+MAX_TICK = 15.0
+# Running polls get this long to commit their page after a stop is asked for.
+STOP_GRACE = 8.0
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def open_database(config: Config, *, upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    engine = db.make_engine(config.database_url)
+    if upgrade:
+        db.upgrade(engine)
+    return engine, db.session_factory(engine)
+
+
+class Daemon:
+    def __init__(self, config: Config, sessions: sessionmaker[Session],
+                 worker: str | None = None) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.worker = worker or worker_id()
+        self.classifiers = ClassifierCache(config)
+        self.pipeline = Pipeline(config, sessions, self.classifiers, self.worker)
+        self.stop = threading.Event()
+        self.scheduler: BackgroundScheduler | None = None
+        self._active = 0
+        self._active_lock = threading.Lock()
+
+    # --- one-shot operations (also used by `hallmonitor poll --once`) ------------------------
+
+    def sync_sources(self) -> list[models.Source]:
+        with self.sessions.begin() as session:
+            return sources.sync(session, self.config)
+
+    def poll_once(self, source_ids: list[int] | None = None) -> list[PollResult]:
+        """Poll every enabled source (or those named) now, whatever their schedule."""
+        rows = self.sync_sources()
+        chosen = [s.id for s in rows if source_ids is None or s.id in source_ids]
+        return [self.pipeline.poll(source_id, stop=self.stop, due_only=False)
+                for source_id in chosen]
+
+    def deliver_once(self) -> notify.DeliveryStats:
+        return notify.deliver_due(self.config, self.sessions, self.worker)
+
+    def apply_retention(self) -> None:
+        retention = self.config.settings.retention
+        now = datetime.now(UTC)
+        with self.sessions.begin() as session:
+            session.execute(
+                update(models.Item)
+                .where(models.Item.raw.is_not(None),
+                       models.Item.fetched_at < now - timedelta(days=retention.raw_payload_days))
+                .values(raw=None).execution_options(synchronize_session=False))
+            old = select(models.Item.id).where(
+                models.Item.created_at < now - timedelta(days=retention.items_days))
+            session.execute(delete(models.Verdict).where(models.Verdict.item_id.in_(old)))
+            session.execute(delete(models.IncidentItem)
+                            .where(models.IncidentItem.item_id.in_(old)))
+            session.execute(update(models.Alert).where(models.Alert.item_id.in_(old))
+                            .values(item_id=None))
+            session.execute(update(models.Action).where(models.Action.item_id.in_(old))
+                            .values(item_id=None))
+            session.execute(delete(models.Item).where(models.Item.id.in_(old))
+                            .execution_options(synchronize_session=False))
+
+    # --- the scheduled daemon ------------------------------------------------------------------
+
+    def _guarded(self, job, *args) -> None:
+        if self.stop.is_set():
+            return
+        with self._active_lock:
+            self._active += 1
+        try:
+            job(*args)
+        except Exception:  # one failing job must never stop the others
+            log.exception("job %s failed", getattr(job, "__name__", job))
+        finally:
+            with self._active_lock:
+                self._active -= 1
+
+    def _poll_job(self, source_id: int) -> None:
+        result = self.pipeline.poll(source_id, stop=self.stop)
+        if result.claimed and (result.new_items or result.error):
+            log.info("source %s: %d new, %d alerts%s", source_id, result.new_items,
+                     result.alerts, f", error: {result.error}" if result.error else "")
+
+    def start(self) -> None:
+        rows = self.sync_sources()
+        # Load the model now, not on the first poll, so a broken model file fails at start.
+        for school in self.config.schools:
+            self.classifiers.for_school(school)
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
+            timezone=UTC,
+        )
+        now = datetime.now(UTC)
+        for source in rows:
+            tick = min(source.poll_interval, MAX_TICK)
+            scheduler.add_job(self._guarded, "interval", args=(self._poll_job, source.id),
+                              seconds=tick, jitter=tick / 10, next_run_time=now,
+                              id=f"poll:{source.id}", name=source.key)
+        delivery = self.config.daemon.delivery_interval
+        scheduler.add_job(self._guarded, "interval", args=(self.deliver_once,),
+                          seconds=delivery, next_run_time=now + timedelta(seconds=1),
+                          id="deliver", name="deliveries")
+        scheduler.add_job(self._guarded, "interval", args=(self.apply_retention,), hours=24,
+                          next_run_time=now + timedelta(minutes=1), id="retention",
+                          name="retention")
+        scheduler.start()
+        self.scheduler = scheduler
+        log.info("watching %d sources for %d schools", len(rows), len(self.config.schools))
+
+    def shutdown(self) -> bool:
+        """Stop taking work and wait for running jobs; True if they all finished in time."""
+        self.stop.set()
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline:
+            with self._active_lock:
+                if self._active == 0:
+                    break
+            time.sleep(0.05)
+        with self._active_lock:
+            finished = self._active == 0
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=finished)
+        return finished
+
+    def run_forever(self) -> int:
+        def ask_to_stop(signum, _frame) -> None:
+            log.info("received %s: finishing the page in hand", signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGINT, ask_to_stop)
+        signal.signal(signal.SIGTERM, ask_to_stop)
+        self.start()
+        while not self.stop.wait(0.5):
+            pass
+        if not self.shutdown():
+            # A poll is stuck in a network call: its open transaction is simply rolled back.
+            log.warning("a job did not finish within %.0fs; exiting anyway", STOP_GRACE)
+            logging.shutdown()
+            os._exit(0)
+        log.info("stopped")
+        return 0

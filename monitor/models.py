@@ -1,0 +1,231 @@
+"""The records of the design, in SQLAlchemy 2.x. Every timestamp is stored in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (no time zones) as on PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class School(Base):
+    __tablename__ = "school"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    pupil_names_path: Mapped[str | None] = mapped_column(String(500))
+
+
+class Source(Base):
+    """One thing to poll. Its schedule state (next poll, lease, failures) lives here, not in the
+    scheduler, so any daemon sharing the database can pick it up."""
+
+    __tablename__ = "source"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # school/platform/account/kind: stable across restarts and config edits.
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"))
+    platform: Mapped[str] = mapped_column(String(32))  # the connector
+    item_platform: Mapped[str] = mapped_column(String(32))  # where its items live
+    kind: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    poll_interval: Mapped[float] = mapped_column(Float, default=300.0)
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    next_poll_at: Mapped[datetime] = mapped_column(default=utcnow)
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the platform said the credentials are wrong: polling stops until IT fixes them.
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PollRun(Base):
+    """One poll of one source: what it found and what it cost. Feeds `hallmonitor sources`."""
+
+    __tablename__ = "poll_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    new_items: Mapped[int] = mapped_column(Integer, default=0)
+    reads: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Item(Base):
+    __tablename__ = "item"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id", name="uq_item_platform_external_id"),
+        Index("ix_item_school_created", "school_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    author_id: Mapped[str] = mapped_column(String(200), default="")
+    author_handle: Mapped[str] = mapped_column(String(200), default="")
+    author_name: Mapped[str] = mapped_column(String(300), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    permalink: Mapped[str] = mapped_column(Text, default="")
+    parent_id: Mapped[str] = mapped_column(String(200), default="")
+    conversation_id: Mapped[str] = mapped_column(String(200), default="")
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    verdict: Mapped[Verdict | None] = relationship(back_populates="item", uselist=False)
+
+
+class Verdict(Base):
+    __tablename__ = "verdict"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), unique=True)
+    model_version: Mapped[str] = mapped_column(String(100))
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    reasons: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    severity: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="verdict")
+
+
+class Incident(Base):
+    """Flagged items that belong together (one thread, one pile-on): one alert, then updates."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"), index=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, acknowledged, resolved
+    severity: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_item_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+
+class IncidentItem(Base):
+    __tablename__ = "incident_item"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"),
+                                         primary_key=True)
+
+
+class Alert(Base):
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Same key, same alert: the unique index is what stops anyone being told twice.
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # item, update, delivery_dead, source_paused
+    severity: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="alert")
+    item: Mapped[Item | None] = relationship()
+
+
+class Delivery(Base):
+    """The outbox: one row per alert and destination, sent by the delivery job."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "destination", name="uq_delivery_alert_destination"),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"))
+    # The Apprise URL as written in the config: a reference (env:NAME) or a URL without secrets.
+    destination: Mapped[str] = mapped_column(Text)
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending sent dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+    alert: Mapped[Alert] = relationship(back_populates="deliveries")
+
+
+class Action(Base):
+    """The audit trail: every moderation action and decision, who took it and what came of it."""
+
+    __tablename__ = "action"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[str] = mapped_column(Text, default="")
