@@ -1,0 +1,46 @@
+"""What a school can change about the classifier, from its configuration."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from classifiers.base import CATEGORIES
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """Per-school settings. Empty means the shipped defaults.
+
+    - `thresholds`: category -> score in [0, 1] above which it is flagged (overrides the default).
+    - `keywords`: category -> extra whole-word terms; a hit always flags that category.
+    - `allowlist`: the school's words and phrases that are not offensive (place names, surnames).
+    - `pupil_names`: pupils' full names, so a comment naming a child is flagged as personal data.
+    """
+
+    thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    keywords: Mapping[str, Sequence[str]] = field(default_factory=lambda: MappingProxyType({}))
+    allowlist: Sequence[str] = ()
+    pupil_names: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        for name, value in self.thresholds.items():
+            _check_category(name, "thresholds")
+            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) \
+                    or not 0.0 <= value <= 1.0:
+                raise ValueError(f"thresholds.{name} must be a number from 0 to 1, not {value!r}")
+        for name, terms in self.keywords.items():
+            _check_category(name, "keywords")
+            if isinstance(terms, str) or not all(isinstance(t, str) for t in terms):
+                raise ValueError(f"keywords.{name} must be a list of words or phrases")
+        for label, values in (("allowlist", self.allowlist), ("pupil_names", self.pupil_names)):
+            if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"{label} must be a list of strings")
+
+
+def _check_category(name: str, setting: str) -> None:
+    if name not in CATEGORIES:
+        known = ", ".join(CATEGORIES)
+        raise ValueError(f"{setting}: unknown category '{name}' (known: {known})")

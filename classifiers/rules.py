@@ -1,0 +1,217 @@
+"""The rules: lexicons, patterns, the school's keywords and pupil names, as readable hits.
+
+Every category's word lists and patterns are compiled into one regular expression per text view,
+an alternation of named groups, so a text is scanned once per category whatever the size of the
+lists. Word lists become a trie ("fuck|fucker|fucking" -> "fuck(?:er|ing)?") so matching cost
+does not grow with the number of words. `match.lastgroup` says which list or pattern fired, which
+is how a hit gets its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from classifiers.base import CATEGORIES
+from classifiers.lexicon import (
+    ALLOWLIST,
+    MEDIUM,
+    PATTERNS,
+    STRONG,
+    WORD_LISTS,
+    Pattern,
+    WordList,
+)
+from classifiers.options import ClassifierOptions
+from classifiers.text import SUFFIXES, Folder, obscure, plain
+
+# Categories whose rules read the text with the allowlist removed: "killing it" is not a threat,
+# though it stays praise.
+_ALLOWLIST_APPLIES = frozenset(CATEGORIES) - {"praise"}
+
+_CLASS = (r"(?:(?:year|yr|y) ?\d{1,2}|(?:class|form|set|group) ?[a-z0-9]{1,3}|reception|nursery|"
+          r"\d{1,2} ?[a-z](?![a-z0-9])|(?:mr|mrs|miss|ms)\.? [a-z'\-]+'?s? class)")
+_CLASS_RE = re.compile(rf"(?<![a-z0-9]){_CLASS}(?![a-z0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    category: str
+    reason: str
+    strength: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A text as the rules saw it: the views the model also reads, and the hits."""
+
+    plain: str
+    folded: str  # with the allowlist removed: what the model reads
+    hits: tuple[Hit, ...]
+
+    def strength(self, category: str) -> float:
+        return max((h.strength for h in self.hits if h.category == category), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What a named group in a compiled alternation stands for."""
+
+    category: str
+    label: str
+    strength: float
+    quote: bool
+    obscure: bool
+    is_word: bool
+
+
+class Rules:
+    """The shipped lexicons and patterns plus one school's options, compiled."""
+
+    def __init__(self, options: ClassifierOptions | None = None) -> None:
+        options = options or ClassifierOptions()
+        word_lists = list(WORD_LISTS)
+        for category, terms in options.keywords.items():
+            cleaned = tuple(t for t in (" ".join(plain(term).split()) for term in terms) if t)
+            if cleaned:
+                word_lists.append(WordList(category, "school keyword", cleaned, STRONG,
+                                           obscure=category in ("abusive", "hateful")))
+        self.folder = Folder(_vocabulary(word_lists))
+        allowed = [" ".join(self.folder.fold(plain(p)).split()) for p in (*ALLOWLIST,
+                                                                           *options.allowlist)]
+        self._allow_re = _compile_words([a for a in allowed if a]) if any(allowed) else None
+        self._sources: dict[str, _Source] = {}
+        self._scanners: list[tuple[str, bool, re.Pattern[str]]] = []
+        for category in CATEGORIES:
+            for view in ("folded", "plain"):
+                parts = []
+                for item in word_lists:
+                    if item.category == category and view == "folded":
+                        parts.append(self._group(item, _trie_regex(_forms(item.words)), True))
+                for item in PATTERNS:
+                    if item.category == category and item.view == view:
+                        regex = _bounded(item.regex) if item.bounded else item.regex
+                        parts.append(self._group(item, regex, False))
+                if parts:
+                    scrubbed = view == "folded" and category in _ALLOWLIST_APPLIES
+                    self._scanners.append((view, scrubbed, re.compile("|".join(parts))))
+        self._names = _Names(options.pupil_names)
+
+    def _group(self, item: WordList | Pattern, regex: str, is_word: bool) -> str:
+        name = f"g{len(self._sources)}"
+        self._sources[name] = _Source(
+            category=item.category, label=item.label, strength=item.strength,
+            quote=getattr(item, "quote", True), obscure=getattr(item, "obscure", False),
+            is_word=is_word)
+        body = _bounded(regex) if is_word else regex
+        return f"(?P<{name}>{body})"
+
+    def read(self, text: object) -> Reading:
+        """Never raises: any string (or even a non-string) gives a reading."""
+        plain_text = plain(text)
+        folded = self.folder.fold(plain_text)
+        scrubbed = self._allow_re.sub(" ", folded) if self._allow_re is not None else folded
+        hits: dict[tuple[str, str], Hit] = {}
+        for view, use_scrubbed, scanner in self._scanners:
+            subject = plain_text if view == "plain" else scrubbed if use_scrubbed else folded
+            for match in scanner.finditer(subject):
+                source = self._sources[match.lastgroup or ""]
+                hit = Hit(source.category, _reason(source, match.group(match.lastgroup or 0)),
+                          source.strength)
+                hits.setdefault((hit.category, hit.reason), hit)
+        for hit in self._names.hits(plain_text):
+            hits.setdefault((hit.category, hit.reason), hit)
+        return Reading(plain_text, scrubbed, tuple(hits.values()))
+
+    def read_all(self, texts: Iterable[object]) -> list[Reading]:
+        return [self.read(text) for text in texts]
+
+
+class _Names:
+    """Pupils' full names, alone or with a class; first names only next to a class."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        # A space in a name matches spaces or hyphens in the text, and the other way round.
+        full = sorted({" ".join(plain(n).replace("-", " ").split()) for n in names
+                       if len(n.replace("-", " ").split()) >= 2})
+        first = sorted({plain(n).split()[0] for n in names if n.split()})
+        self._full_re = _compile_words(full) if full else None
+        self._first_class_re = None
+        if first:
+            self._first_class_re = re.compile(
+                rf"(?<![a-z0-9]){_trie_regex(first)}(?![a-z0-9])[ ,(\-]*(?:(?:is |who is |'s )?"
+                rf"(?:in|from|of|at) (?:the )?)?{_CLASS}(?![a-z0-9])")
+
+    def hits(self, plain_text: str) -> list[Hit]:
+        if self._full_re is not None and self._full_re.search(plain_text):
+            if _CLASS_RE.search(plain_text):
+                return [Hit("personal_data", "pupil name + class", STRONG)]
+            return [Hit("personal_data", "pupil name", STRONG)]
+        if self._first_class_re is not None and self._first_class_re.search(plain_text):
+            return [Hit("personal_data", "pupil first name + class", MEDIUM)]
+        return []
+
+
+def _reason(source: _Source, matched: str) -> str:
+    matched = " ".join(matched.split())
+    if source.is_word:
+        shown = " ".join(obscure(w) for w in matched.split()) if source.obscure else matched
+        return f'word "{shown}" ({source.label})' if " " not in matched \
+            else f'phrase "{shown}" ({source.label})'
+    if not source.quote:
+        return source.label
+    return f'{source.label} "{matched}"'
+
+
+def _forms(entries: Iterable[str]) -> list[str]:
+    """`word` -> word, words; `word+` -> word with the usual endings."""
+    forms: list[str] = []
+    for entry in entries:
+        if entry.endswith("+"):
+            stem = entry[:-1]
+            forms.extend(stem + s for s in SUFFIXES)
+            # fucking -> fuckin, fucker -> fucka: the endings people type.
+            forms.extend((stem + "a", stem + "az", stem + "as", stem + "in'", stem + "ing's"))
+        else:
+            forms.extend((entry, entry + "s", entry + "es"))
+    return forms
+
+
+def _vocabulary(word_lists: Sequence[WordList]) -> list[str]:
+    """Every word form worth un-disguising, in list order (the first listed wins for masks)."""
+    return [w for item in word_lists for w in _forms(item.words)]
+
+
+def _bounded(regex: str) -> str:
+    return rf"(?<![a-z0-9])(?:{regex})(?![a-z0-9])"
+
+
+def _compile_words(phrases: Sequence[str]) -> re.Pattern[str]:
+    return re.compile(_bounded(_trie_regex(phrases)))
+
+
+def _trie_regex(phrases: Iterable[str]) -> str:
+    """One regex matching exactly `phrases`, shaped as a trie; a space matches any run of spaces
+    or hyphens ("year-5", "killing  it")."""
+    trie: dict = {}
+    for phrase in set(phrases):
+        node = trie
+        for ch in phrase:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _trie_node(trie)
+
+
+def _trie_node(node: dict) -> str:
+    ends_here = "" in node
+    branches = []
+    for ch in sorted(k for k in node if k):
+        head = r"[\s\-]+" if ch == " " else re.escape(ch)
+        branches.append(head + _trie_node(node[ch]))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    # The optional tail is greedy, and the whole-word guard makes it backtrack to the shorter
+    # word when the longer one does not end at a word boundary.
+    return f"(?:{body})?" if ends_here else body
