@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from connectors.base import Author, Item, PayloadError
 
@@ -60,12 +61,32 @@ def _id(obj: Mapping[str, Any], what: str) -> str:
 
 # --- Facebook Graph API -------------------------------------------------------------------------
 
+def _graph_comment_ids(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """The comment's id and its parent comment's id, read from its permalink when Graph left
+    out `id` (it does when `fields` omits it): `.../posts/{post}/?comment_id={c}` and, for a
+    reply, `&reply_comment_id={r}`. Graph writes a comment id as `{post}_{comment}`."""
+    if obj.get("id") not in (None, ""):
+        return _id(obj, "comment"), ""
+    link = urlsplit(_text(obj.get("permalink_url")))
+    query = dict(parse_qsl(link.query))
+    parts = [part for part in link.path.split("/") if part]
+    post = parts[parts.index("posts") + 1] if "posts" in parts[:-1] else ""
+    comment, reply = query.get("comment_id", ""), query.get("reply_comment_id", "")
+    if not (post.isdigit() and comment.isdigit() and (reply == "" or reply.isdigit())):
+        raise PayloadError("comment has no id")
+    if reply:
+        return f"{post}_{reply}", f"{post}_{comment}"
+    return f"{post}_{comment}", ""
+
+
 def graph_comment(obj: Any, *, post_id: str = "") -> Item:
     """A Page comment or reply: {id, message, created_time, from{id,name}, parent{id}, ...}."""
     obj = _object(obj, "comment")
     parent = obj.get("parent") if isinstance(obj.get("parent"), Mapping) else {}
     author = obj.get("from") if isinstance(obj.get("from"), Mapping) else {}
-    external_id = _id(obj, "comment")
+    external_id, linked_parent = _graph_comment_ids(obj)
+    if linked_parent and not parent.get("id"):
+        parent = {"id": linked_parent}
     post = post_id or external_id.split("_", 1)[0]
     return Item(
         external_id=external_id,
@@ -138,6 +159,25 @@ def instagram_comment(obj: Any, *, media_id: str = "", permalink: str = "") -> I
     )
 
 
+def instagram_media(obj: Any, *, kind: str = "tag") -> Item:
+    """An Instagram media object, such as a post the account is tagged in:
+    {id, caption, timestamp, permalink, username, media_type}."""
+    obj = _object(obj, "media")
+    external_id = _id(obj, "media")
+    owner = obj.get("owner") if isinstance(obj.get("owner"), Mapping) else {}
+    handle = _text(obj.get("username"))
+    return Item(
+        external_id=external_id,
+        kind=kind,
+        text=_text(obj.get("caption")),
+        created_at=parse_time(obj.get("timestamp")),
+        author=Author(id=str(owner.get("id", "")), handle=handle, name=handle),
+        permalink=_text(obj.get("permalink")),
+        conversation_id=external_id,
+        raw=obj,
+    )
+
+
 def graph_page(body: Any) -> tuple[list[Any], str | None]:
     """The objects of one Graph API page and the `after` cursor of the next page, if any."""
     body = _object(body, "Graph API response")
@@ -151,13 +191,45 @@ def graph_page(body: Any) -> tuple[list[Any], str | None]:
 
 # --- X API v2 -----------------------------------------------------------------------------------
 
+# X ids since November 2010 are "snowflakes": the top bits are milliseconds since this epoch.
+_SNOWFLAKE_EPOCH_MS = 1288834974657
+# The first snowflake ids; anything smaller is an old sequential id that carries no time.
+_FIRST_SNOWFLAKE = 29_700_859_247
+
+
+def x_id_number(value: Any, what: str = "post id") -> int:
+    """An X id as a number, for ordering: ids are decimal strings too long for a JSON float."""
+    try:
+        return int(str(value))
+    except ValueError:
+        raise PayloadError(f"{what} is not a number: {value!r}") from None
+
+
+def x_id_time(value: Any) -> datetime:
+    """When an X post was created, read from its snowflake id."""
+    number = x_id_number(value)
+    if number < _FIRST_SNOWFLAKE:
+        raise PayloadError(f"post {value!r} has no created_at and its id carries no time")
+    return datetime.fromtimestamp(((number >> 22) + _SNOWFLAKE_EPOCH_MS) / 1000, tz=UTC)
+
+
+def _x_created_at(tweet: Mapping[str, Any], tweet_id: str) -> datetime:
+    # Responses without `tweet.fields=created_at` (or from older recordings) still have the id,
+    # and the id holds the creation time to the millisecond. A created_at that is present but
+    # unreadable is a real fault and stays one.
+    if tweet.get("created_at") is None:
+        return x_id_time(tweet_id)
+    return parse_time(tweet.get("created_at"))
+
+
 def x_page(body: Any, *, kind: str = "mention") -> tuple[list[Item], dict[str, Any]]:
     """Posts of one X API v2 page ({data, includes{users}, meta}) and its `meta`."""
     body = _object(body, "X API response")
     meta = body.get("meta") if isinstance(body.get("meta"), Mapping) else {}
+    includes = body.get("includes") if isinstance(body.get("includes"), Mapping) else {}
     users = {
         str(u.get("id")): u
-        for u in _list(body.get("includes") or {}, "users")
+        for u in _list(includes, "users")
         if isinstance(u, Mapping)
     }
     items = []
@@ -167,7 +239,7 @@ def x_page(body: Any, *, kind: str = "mention") -> tuple[list[Item], dict[str, A
         user = users.get(str(tweet.get("author_id", "")), {})
         handle = _text(user.get("username"))
         replied_to = next(
-            (str(ref.get("id")) for ref in tweet.get("referenced_tweets") or []
+            (str(ref.get("id")) for ref in _list(tweet, "referenced_tweets")
              if isinstance(ref, Mapping) and ref.get("type") == "replied_to"),
             "",
         )
@@ -175,7 +247,7 @@ def x_page(body: Any, *, kind: str = "mention") -> tuple[list[Item], dict[str, A
             external_id=tweet_id,
             kind="reply" if replied_to and kind == "reply" else kind,
             text=_text(tweet.get("text")),
-            created_at=parse_time(tweet.get("created_at")),
+            created_at=_x_created_at(tweet, tweet_id),
             author=Author(id=str(tweet.get("author_id", "")), handle=handle,
                           name=_text(user.get("name"))),
             permalink=f"https://x.com/{handle or 'i/web'}/status/{tweet_id}",
