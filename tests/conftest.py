@@ -1,0 +1,122 @@
+"""Shared fixtures: real local servers for alerts, and the rule for tests that need ../shared."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+SHARED_DIR = Path(os.environ.get("HALLMONITOR_SHARED_DIR")
+                  or Path(__file__).resolve().parents[2] / "shared")
+REQUIRE_SHARED = os.environ.get("HALLMONITOR_REQUIRE_SHARED") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Where ../shared must be present (CI), a test that skipped for want of it has failed."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SHARED and report.skipped and item.get_closest_marker("shared"):
+        report.outcome = "failed"
+        report.longrepr = f"HALLMONITOR_REQUIRE_SHARED=1 but this test skipped: {report.longrepr}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+class SMTPInbox:
+    """A real SMTP server on 127.0.0.1 that keeps what it receives. `refuse` makes it answer
+    the next N messages with a temporary failure, as a busy mail server would."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse = 0
+        self.refused = 0
+        self.port = free_port()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        if self.refuse > 0:
+            self.refuse -= 1
+            self.refused += 1
+            return "451 4.3.0 Mail server temporarily unavailable"
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def url(self, to: str = "dsl@school.example") -> str:
+        return (f"mailto://127.0.0.1:{self.port}?from=hallmonitor@school.example&to={to}"
+                "&mode=insecure")
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[SMTPInbox]:
+    inbox = SMTPInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+class Webhook:
+    """A real HTTP receiver on 127.0.0.1; answers with the statuses in `statuses`, then 200."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.statuses: list[int] = []
+        self.port = free_port()
+
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook"
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            status = hook.statuses.pop(0) if hook.statuses else 200
+            if status == 200:
+                hook.received.append(json.loads(body))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", hook.port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,163 @@
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from monitor.cli import main
+from monitor.config import ConfigError, load, parse
+from tests.builders import write_config
+
+GOOD = """
+[[schools]]
+id = "oakfield"
+name = "Oakfield Primary School"
+
+[[schools.accounts]]
+platform = "replay"
+account = "1"
+kinds = ["comments"]
+poll_interval = "2m"
+settings = { path = "fb" }
+
+[[schools.recipients]]
+role = "dsl"
+urls = ["env:DSL_URL"]
+"""
+
+
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def test_a_good_config_prints_what_would_run_with_secrets_masked(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DSL_URL", "mailto://user:hunter2@mail.example.com")
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+    main(["check-config", str(path)])
+    out = capsys.readouterr().out
+    assert "Oakfield Primary School" in out
+    assert "replay 1 comments every 2m" in out
+    assert "dsl: env:DSL_URL" in out
+    assert "hunter2" not in out
+    assert "warning: no 'digital_champion' recipient" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # an unknown key is an error, named with its path
+        (("poll_interval = \"2m\"", "poll_intervall = \"2m\""),
+         "schools[0].accounts[0].poll_intervall: unknown key"),
+        (("[[schools]]", "[deamon]\nx = 1\n[[schools]]"), "deamon: unknown key"),
+        # a bad interval
+        (("poll_interval = \"2m\"", "poll_interval = \"every tuesday\""),
+         "schools[0].accounts[0].poll_interval: 'every tuesday' is not a duration"),
+        (("poll_interval = \"2m\"", "poll_interval = -5"),
+         "schools[0].accounts[0].poll_interval: must be more than zero"),
+        # a secret written inline instead of referenced
+        (("settings = { path = \"fb\" }", "settings = { path = \"fb\" }\n"
+          "credentials = { token = \"EAAB123secret\" }"),
+         "schools[0].accounts[0].credentials: credential 'token' must be a reference"),
+        (("platform = \"replay\"", "platform = \"myspace\""),
+         "schools[0].accounts[0].platform: unknown platform 'myspace'"),
+        (("role = \"dsl\"", "role = \"caretaker\""), "schools[0].recipients[0].role:"),
+        (("id = \"oakfield\"", "id = \"Oak Field!\""), "schools[0].id:"),
+        (("[[schools]]", "[[schools]]\ntimezone = \"Mars/Olympus\""),
+         "schools[0].timezone: unknown timezone 'Mars/Olympus'"),
+        (("name = \"Oakfield Primary School\"", "name = "), "not valid TOML"),
+    ],
+)
+def test_config_mistakes_exit_2_naming_the_key(tmp_path, capsys, monkeypatch, change, expected):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD.replace(*change, 1))
+    code, out, err = run_cli(["check-config", str(path)], capsys)
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in err + out
+    assert "EAAB123secret" not in err + out
+
+
+def test_a_missing_secret_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DSL_URL", raising=False)
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+    code, _, err = run_cli(["check-config", str(path)], capsys)
+    assert code == 2
+    assert ("schools[0].recipients[0].urls[0]: missing secret: environment variable DSL_URL "
+            "is not set") in err
+
+
+def test_a_secret_file_is_read_and_a_missing_one_named(tmp_path, monkeypatch):
+    secret = tmp_path / "dsl_url"
+    secret.write_text("json://localhost/hook\n")
+    config = parse(GOOD.replace("env:DSL_URL", f"file:{secret}"), path=tmp_path / "c.toml")
+    assert config.secret(f"file:{secret}") == "json://localhost/hook"
+    with pytest.raises(ConfigError, match="secret file .*nope does not exist"):
+        parse(GOOD.replace("env:DSL_URL", f"file:{tmp_path / 'nope'}"), path=tmp_path / "c.toml")
+
+
+def test_a_password_in_a_plain_url_is_refused(tmp_path):
+    text = GOOD.replace("env:DSL_URL", "mailto://head:hunter2@mail.example.com")
+    with pytest.raises(ConfigError) as info:
+        parse(text, path=tmp_path / "c.toml")
+    assert "holds a password" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p, "config file not found"),
+        (lambda p: (p.mkdir(), p)[1], "is a directory"),
+        (lambda p: (p.write_bytes(b"\xff\xfe\x00bad"), p)[1], "cannot read the config file"),
+    ],
+)
+def test_an_unreadable_config_exits_2(tmp_path, capsys, make, expected):
+    path = make(tmp_path / "config.toml")
+    code, _, err = run_cli(["check-config", str(path)], capsys)
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_file_without_read_permission_is_reported(tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_text", refuse)
+    with pytest.raises(ConfigError, match="cannot read the config file \\(Permission denied\\)"):
+        load(path)
+
+
+def test_the_database_url_comes_from_the_environment_when_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALLMONITOR_DATABASE_URL", "sqlite:///" + str(tmp_path / "other.db"))
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    config = parse(GOOD, path=tmp_path / "c.toml")
+    assert config.database_url.endswith("other.db")
+
+
+def test_the_real_command_exits_2_without_a_traceback(tmp_path):
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("kinds", "kindz"))
+    done = subprocess.run([sys.executable, "-m", "monitor", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "schools[0].accounts[0].kindz: unknown key" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert stat.S_ISREG(path.stat().st_mode)
+
+
+def test_the_example_config_is_valid_as_shipped(capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    main(["check-config", str(example)])
+    assert "Config OK" in capsys.readouterr().out
