@@ -336,7 +336,7 @@ class XConnector(Connector):
         except ConnectorError as exc:
             return False, f"Hiding replies and muting: NOT working. {exc}"
         who = f"@{user.get('username')}"
-        if self.config.account and str(user.get("id")) != self.config.account:
+        if not self._is_school(user):
             return False, (f"Hiding replies and muting: the access token belongs to {who}, not "
                            "the school's account; X lets only the school's own account hide "
                            "replies to it. Generate the access token while logged in as the "
@@ -346,6 +346,14 @@ class XConnector(Connector):
                            "read-only. Set the app's permissions to 'Read and write', then "
                            "regenerate the access token and secret.")
         return True, f"Hiding replies and muting: works (acting as {who})."
+
+    def _is_school(self, user: Mapping[str, Any]) -> bool:
+        """Whether an X user is the school's account, by id when we know it, else by handle."""
+        if self.config.account:
+            return str(user.get("id")) == self.config.account
+        if self.config.handle:
+            return str(user.get("username", "")).lower() == self.config.handle.lower()
+        return True
 
     # --- moderation -------------------------------------------------------------------------
 

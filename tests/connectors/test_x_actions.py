@@ -192,6 +192,14 @@ def test_check_spots_an_access_token_of_another_account(rsps):
     assert "@jsmith_it, not the school's account" in result.details[1]
 
 
+def test_check_spots_another_account_by_handle_when_the_id_is_not_set(rsps):
+    rsps.add("GET", BASE + "/2/users/by/username/OakfieldPrimary",
+             json=recording("user_by_id")["body"])
+    serve(rsps, "GET", "/2/users/me", "users_me_other_account")
+    result = connector({"account": ""}, ALL_KEYS).check()
+    assert result.ok is False and "@jsmith_it" in result.details[1]
+
+
 def test_check_with_only_user_keys_reads_as_the_school(rsps):
     serve(rsps, "GET", "/2/users/me", "users_me")
     result = connector(secrets=USER_KEYS).check()

@@ -191,12 +191,14 @@ RECORDED_ACCOUNT = "783214"  # @Twitter, whose mentions tweepy recorded
 TWEEPY_DEV = "1072250532645998596"  # the account tweepy's write tests ran as
 
 
+USER_KEYS_AS_TWEEPY_DEV = {"consumer_key": "ck", "consumer_secret": "cs",
+                           "access_token": f"{TWEEPY_DEV}-at", "access_token_secret": "ats"}
+
+
 def recorded_connector(settings: dict | None = None, secrets: dict | None = None) -> XConnector:
     built = XConnector({"handle": "Twitter", "account": RECORDED_ACCOUNT,
                         "keywords": ["Tweepy"], **(settings or {})},
-                       secrets or {**BEARER, "consumer_key": "ck", "consumer_secret": "cs",
-                                   "access_token": f"{TWEEPY_DEV}-at",
-                                   "access_token_secret": "ats"})
+                       secrets or {**BEARER, **USER_KEYS_AS_TWEEPY_DEV})
     built.clock = lambda: 1665183000.0
     return built
 
@@ -294,7 +296,19 @@ def test_mute_sends_what_x_received_in_the_recording(rsps):
 def test_check_against_the_recorded_user_lookups(rsps):
     serve_cassette(rsps, cassette("test_client_get_user__0"))
     serve_cassette(rsps, cassette("test_client_get_me__0"))
+    # The lookup was recorded for @Twitter and /users/me as @TweepyDev: two accounts, which
+    # check() must notice, since only the school's own account can hide replies to it.
     result = recorded_connector({"account": ""}).check()
+    assert "works" in result.details[0] and "@Twitter, id 783214" in result.details[0]
+    assert result.ok is False
+    assert "belongs to @TweepyDev, not the school's account" in result.details[1]
+
+
+@pytest.mark.shared
+@needs_cassettes
+def test_check_accepts_the_recorded_write_access_level(rsps):
+    serve_cassette(rsps, cassette("test_client_get_me__0"))
+    result = recorded_connector({"account": TWEEPY_DEV, "handle": "TweepyDev"},
+                                USER_KEYS_AS_TWEEPY_DEV).check()
     assert result.ok, result.details
-    assert "@Twitter, id 783214" in result.details[0]
     assert "acting as @TweepyDev" in result.details[1]
