@@ -82,8 +82,8 @@ def route_item(session: Session, config: Config, school: School, item: models.It
             previous = incident.severity
             if rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous):
                 incident.severity = severity
-            # A threat or disclosure is never folded into a pile-on: it always gets its own alert.
-            if severity != "urgent" and incident.item_count >= rules.PILE_ON:
+            foldable = all(c in rules.FOLDABLE for c in harmful)
+            if foldable and incident.item_count >= rules.PILE_ON:
                 if rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous):
                     kind, dedupe = "update", f"incident:{incident.id}:severity:{severity}"
                 elif incident.item_count in rules.UPDATE_AT:

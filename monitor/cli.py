@@ -299,7 +299,8 @@ def items() -> None:
 @items.command("list")
 @config_options
 @click.option("--limit", default=50, show_default=True)
-@click.option("--flagged", is_flag=True, help="Only items with a flagged category.")
+@click.option("--flagged", is_flag=True,
+              help="Only items needing moderation (normal severity or above).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def items_list(config: Config, limit: int, flagged: bool, fmt: str) -> None:
     """The newest items with their verdicts."""
@@ -309,7 +310,7 @@ def items_list(config: Config, limit: int, flagged: bool, fmt: str) -> None:
                  .outerjoin(models.Verdict, models.Verdict.item_id == models.Item.id)
                  .order_by(models.Item.created_at.desc(), models.Item.id.desc()).limit(limit))
         if flagged:
-            query = query.where(models.Verdict.severity.is_not(None))
+            query = query.where(models.Verdict.severity.in_(("urgent", "high", "normal")))
         rows = session.execute(query).all()
     if fmt == "json":
         for item, verdict in rows:

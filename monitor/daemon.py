@@ -41,6 +41,33 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_orphaned_claims(session: Session) -> int:
+    """Leases and claims held by processes of this host that no longer exist (a daemon that was
+    killed) are released at once, rather than waiting for them to expire."""
+    host = socket.gethostname()
+    released = 0
+    for model, holder, until in ((models.Source, "leased_by", "lease_until"),
+                                 (models.Delivery, "claimed_by", "claimed_until")):
+        column = getattr(model, holder)
+        for row in session.scalars(select(model).where(column.like(f"{host}:%"))):
+            pid = getattr(row, holder).split(":")[1]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                setattr(row, holder, None)
+                setattr(row, until, None)
+                released += 1
+    return released
+
+
 def open_database(config: Config, *, upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     engine = db.make_engine(config.database_url)
     if upgrade:
@@ -65,6 +92,7 @@ class Daemon:
 
     def sync_sources(self) -> list[models.Source]:
         with self.sessions.begin() as session:
+            release_orphaned_claims(session)
             return sources.sync(session, self.config)
 
     def poll_once(self, source_ids: list[int] | None = None) -> list[PollResult]:

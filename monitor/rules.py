@@ -48,6 +48,9 @@ assert set(SEVERITY) == set(CATEGORIES) == set(DEFAULT_ROUTES)
 
 # Categories that describe harm to moderate; flagged items of these on one thread are one incident.
 HARMFUL = ("threat", "safeguarding", "hateful", "abusive", "personal_data", "disparaging")
+# Hostility is what piles on: past PILE_ON such comments are folded into the incident's updates.
+# A threat, a disclosure or a pupil's details always get an alert of their own.
+FOLDABLE = ("hateful", "abusive", "disparaging")
 # How long a thread's incident stays the place new flagged items join.
 INCIDENT_WINDOW = timedelta(hours=6)
 # The first flagged items on a thread are alerted one by one; at PILE_ON the thread becomes a
