@@ -218,9 +218,9 @@ class XConnector(Connector):
             return Endpoint("get_users_mentions", {"id": source.account}, "pagination_token",
                             5, "mention")
         if source.kind in ("replies", "search"):
-            return Endpoint("search_recent_tweets", {"query": search_query(source.kind,
-                            self.config), "sort_order": "recency"}, "next_token", 10,
-                            "reply" if source.kind == "replies" else "mention",
+            arguments = {"query": search_query(source.kind, self.config), "sort_order": "recency"}
+            item_kind = "reply" if source.kind == "replies" else "mention"
+            return Endpoint("search_recent_tweets", arguments, "next_token", 10, item_kind,
                             window=RECENT_SEARCH_WINDOW)
         raise ConfigError(f"X cannot poll '{source.kind}' (it polls {', '.join(self.kinds)})")
 
@@ -248,14 +248,19 @@ class XConnector(Connector):
             newest = _newest(newest, items, meta)
             budget -= 1
             token = _next_token(meta, seen_tokens)
-            if token is None or budget <= 0:
-                done = token is None or first_poll
-                progress = ({"since_id": newest} if newest else {}) if done else _resume(
-                    start.since_id, newest, token)
-                yield Page(items, progress, last=True, reads=_reads(body))
-                return
-            yield Page(items, _resume(start.since_id, newest, token), reads=_reads(body))
-            body = self._read(endpoint, start.since_id, token, size)
+            if token is not None and budget > 0:
+                yield Page(items, _resume(start.since_id, newest, token), reads=_reads(body))
+                body = self._read(endpoint, start.since_id, token, size)
+                continue
+            # The last page of this poll. The poll is complete when X has no older page, or on a
+            # first poll, which leaves the history unread on purpose; otherwise the next poll
+            # carries on from this page token.
+            if token is None or first_poll:
+                progress = {"since_id": newest} if newest else {}
+            else:
+                progress = _resume(start.since_id, newest, token)
+            yield Page(items, progress, last=True, reads=_reads(body))
+            return
 
     def _first_body(self, endpoint: Endpoint, start: Position, size: int) -> Mapping[str, Any]:
         try:
