@@ -158,9 +158,9 @@ def compose(config: Config, school: School, item: models.Item, verdict: models.V
     if repeat:
         lines.append(f"Repeat: this author has {repeat} other serious flagged comment"
                      f"{'s' if repeat != 1 else ''} in the last 30 days.")
-    lines += [
-        f"Next: {rules.ADVICE[top]}",
-        f"To act: hallmonitor action hide {item.id}  (or unhide, delete, block, mute)",
-        f"Ref: {dedupe}",
-    ]
+    lines.append(f"Next: {rules.ADVICE[top]}")
+    if top in rules.MODERATE:
+        lines.append(f"To act: hallmonitor action hide {item.id}  (or unhide, delete, block, "
+                     "mute)")
+    lines.append(f"Ref: {dedupe}")
     return title, "\n".join(lines)

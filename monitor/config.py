@@ -247,6 +247,10 @@ class Config:
     def school(self, school_id: str) -> School:
         return next(school for school in self.schools if school.id == school_id)
 
+    def school_name(self, school_id: str) -> str:
+        """The school's name, or its id if it has since been removed from the config."""
+        return next((s.name for s in self.schools if s.id == school_id), school_id)
+
     def school_timezone(self, school: School) -> str:
         return school.timezone or self.daemon.timezone
 

@@ -102,11 +102,11 @@ def _claim(sessions: sessionmaker[Session], worker: str, now: datetime,
     return claimed
 
 
-def _message(rows: list[models.Delivery]) -> tuple[str, str]:
+def _message(config: Config, rows: list[models.Delivery]) -> tuple[str, str]:
     if len(rows) == 1:
         alert = rows[0].alert
         return alert.title, alert.body
-    school = rows[0].alert.school_id
+    school = config.school_name(rows[0].alert.school_id)
     title = f"[DIGEST] {len(rows)} comments to look at — {school}"
     parts = [f"{n}. {row.alert.title}\n{row.alert.body}" for n, row in enumerate(rows, 1)]
     return title, ("\n\n" + "-" * 40 + "\n\n").join(parts)
@@ -131,7 +131,7 @@ def deliver_due(config: Config, sessions: sessionmaker[Session], worker: str, *,
         batch = "batch" if row.alert.severity in BATCHED else f"alert:{row.id}"
         groups[(row.destination, batch)].append(row)
     for (destination, _batch), group in groups.items():
-        title, body = _message(group)
+        title, body = _message(config, group)
         try:
             url = config.secret(destination)
         except KeyError:

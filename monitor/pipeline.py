@@ -155,7 +155,10 @@ class Pipeline:
                         severity=rules.severity_of(verdict.categories), created_at=now)
                     session.add(row)
                     session.flush()
-                    if row.categories and alerts.route_item(
+                    # The school's own replies are classified (for the record) but never
+                    # alerted: its office number is not a leak, its answers not complaints.
+                    own = bool(item.author_id) and item.author_id == source.account
+                    if row.categories and not own and alerts.route_item(
                             session, self.config, school, item, row, now):
                         result.alerts += 1
             source.progress = page.progress

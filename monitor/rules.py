@@ -51,6 +51,8 @@ HARMFUL = ("threat", "safeguarding", "hateful", "abusive", "personal_data", "dis
 # Hostility is what piles on: past PILE_ON such comments are folded into the incident's updates.
 # A threat, a disclosure or a pupil's details always get an alert of their own.
 FOLDABLE = ("hateful", "abusive", "disparaging")
+# Categories whose items usually need hiding, deleting or blocking.
+MODERATE = ("threat", "safeguarding", "hateful", "abusive", "personal_data", "absence", "spam")
 # How long a thread's incident stays the place new flagged items join.
 INCIDENT_WINDOW = timedelta(hours=6)
 # The first flagged items on a thread are alerted one by one; at PILE_ON the thread becomes a

@@ -13,7 +13,7 @@ from connectors.replay import ReplayConnector
 from monitor import models
 from monitor.config import load
 from monitor.daemon import Daemon, open_database
-from tests.builders import COMMENTS, write_config, write_replay
+from tests.builders import COMMENTS, START, write_config, write_replay
 
 TEXTS = [text for text, _ in COMMENTS]
 
@@ -259,3 +259,21 @@ def test_two_daemons_never_poll_the_same_source_at_once(setup):
         thread.join()
     assert sorted(results) == [False, True]
     assert os.path.exists(config.daemon.data_dir)
+
+
+def test_the_schools_own_replies_are_recorded_but_never_alerted(tmp_path):
+    import json
+
+    from tests.builders import PAGE_ID, graph_comment, graph_feed_page
+
+    reply = graph_comment("1_1", "Any problems ring the office on 01632 960418", START)
+    reply["from"] = {"id": PAGE_ID, "name": "Oakfield Primary School"}
+    (tmp_path / "fb").mkdir()
+    (tmp_path / "fb" / "001.json").write_text(json.dumps(graph_feed_page(1, [reply])))
+    config = load(write_config(tmp_path))
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    with sessions() as session:
+        item = session.scalars(select(models.Item)).one()
+        assert item.verdict.categories == ["personal_data"]
+        assert session.scalar(select(func.count()).select_from(models.Alert)) == 0
