@@ -12,12 +12,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import facebook
 import pytest
 import requests
 import responses
-from responses import matchers
 
 from connectors import formats
 from connectors.base import (
@@ -52,16 +52,30 @@ def url(*parts: str, base: str = BASE) -> str:
     return "/".join([base, DEFAULT_API_VERSION, *parts])
 
 
+def query_has(expected: dict[str, str | None]):
+    """A `responses` matcher: these query parameters have these values (None: are absent)."""
+    def match(request) -> tuple[bool, str]:
+        query = dict(parse_qsl(urlsplit(request.url).query))
+        wrong = {k: query.get(k) for k, v in expected.items() if query.get(k) != v}
+        return not wrong, f"query differs: {wrong}"
+    return match
+
+
 def serve(rsps: responses.RequestsMock, method: str, address: str, body: Any, *,
           status: int = 200, headers: dict[str, str] | None = None,
-          query: dict[str, str] | None = None) -> None:
-    """Answer `method address` with a JSON body (or text, if `body` is a str)."""
+          query: dict[str, str | None] | None = None) -> None:
+    """Answer `method address` with a JSON body (or text, if `body` is a str).
+
+    A GET without `query` is a first page: it answers only requests without an `after` cursor,
+    so later pages can be registered for the same address with `query={"after": ...}`.
+    """
     headers = dict(headers or {})
     content_type = headers.pop("Content-Type", "application/json; charset=UTF-8")
     text = body if isinstance(body, str) else json.dumps(body)
-    match = [matchers.query_param_matcher(query, strict_match=False)] if query else []
+    if query is None and method == "GET":
+        query = {"after": None}
     rsps.add(method, address, body=text, status=status, headers=headers,
-             content_type=content_type, match=match)
+             content_type=content_type, match=[query_has(query)] if query else [])
 
 
 def serve_interaction(rsps: responses.RequestsMock, method: str, address: str,
