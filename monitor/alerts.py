@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classifiers.base import Verdict
 from monitor import models, rules
 from monitor.config import Config, School
 
@@ -51,24 +52,37 @@ def _incident_for(session: Session, school: School, item: models.Item, severity:
     return incident, is_new
 
 
-def _earlier_flags_by_author(session: Session, item: models.Item) -> int:
-    if not item.author_id:
-        return 0
-    return session.scalar(
-        select(func.count())
-        .select_from(models.Item)
+def serious_history(session: Session, platform: str, authors: set[str],
+                    since: datetime) -> dict[str, list[datetime]]:
+    """When each of these authors posted urgent or high severity items since `since`: one query
+    per page, so a repeat offender is spotted without a query per comment."""
+    if not authors:
+        return {}
+    rows = session.execute(
+        select(models.Item.author_id, models.Item.created_at)
         .join(models.Verdict, models.Verdict.item_id == models.Item.id)
-        .where(models.Item.platform == item.platform, models.Item.author_id == item.author_id,
-               models.Item.id != item.id, models.Verdict.severity.in_(("urgent", "high")),
-               models.Item.created_at >= item.created_at - REPEAT_WINDOW)
-    ) or 0
+        .where(models.Item.platform == platform, models.Item.author_id.in_(authors),
+               models.Verdict.severity.in_(("urgent", "high")),
+               models.Item.created_at >= since - REPEAT_WINDOW))
+    history: dict[str, list[datetime]] = {}
+    for author, created in rows:
+        history.setdefault(author, []).append(created)
+    return history
+
+
+def _earlier_flags(item: models.Item, history: dict[str, list[datetime]]) -> int:
+    times = history.get(item.author_id, []) if item.author_id else []
+    earliest = item.created_at - REPEAT_WINDOW
+    return sum(1 for when in times if earliest <= when < item.created_at)
 
 
 def route_item(session: Session, config: Config, school: School, item: models.Item,
-               verdict: models.Verdict, now: datetime) -> models.Alert | None:
-    """Decide whether this flagged item is told to anyone, and write the alert if so."""
+               verdict: Verdict, now: datetime,
+               history: dict[str, list[datetime]]) -> models.Alert | None:
+    """Decide whether this flagged item is told to anyone, and write the alert if so.
+    `history` is `serious_history()` for the page's authors."""
     categories = list(verdict.categories)
-    severity = verdict.severity
+    severity = rules.severity_of(categories)
     roles = rules.roles_for(school, categories)
     if severity is None or not roles:
         return None
@@ -90,7 +104,7 @@ def route_item(session: Session, config: Config, school: School, item: models.It
                     kind, dedupe = "update", f"incident:{incident.id}:count:{incident.item_count}"
                 else:
                     return None
-    repeat = _earlier_flags_by_author(session, item)
+    repeat = _earlier_flags(item, history)
     title, body = compose(config, school, item, verdict, incident, kind, repeat, dedupe)
     alert = models.Alert(dedupe_key=dedupe, school_id=school.id, kind=kind, severity=severity,
                          item_id=item.id, incident_id=incident.id if incident else None,
@@ -121,7 +135,7 @@ def notify_it(session: Session, config: Config, school_id: str, dedupe_key: str,
     return alert
 
 
-def compose(config: Config, school: School, item: models.Item, verdict: models.Verdict,
+def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
             incident: models.Incident | None, kind: str, repeat: int,
             dedupe: str) -> tuple[str, str]:
     """An alert a person can act on: what was seen, where, why, and what to do next."""
@@ -129,7 +143,7 @@ def compose(config: Config, school: School, item: models.Item, verdict: models.V
     top = min(categories, key=lambda c: rules.SEVERITY_ORDER.index(rules.SEVERITY[c]))
     platform = PLATFORM_NAMES.get(item.platform, item.platform)
     label = ", ".join(c.replace("_", " ") for c in categories)
-    severity = (verdict.severity or "low").upper()
+    severity = (rules.severity_of(categories) or "low").upper()
     if kind == "update" and incident is not None:
         title = (f"[{severity}] Pile-on on {platform}: {incident.item_count} flagged comments "
                  f"on one thread — {school.name}")

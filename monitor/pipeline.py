@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -147,19 +147,23 @@ class Pipeline:
             if new_items:
                 classifier = self.classifiers.for_school(school)
                 verdicts = classifier.predict([item.text for item in new_items])
+                session.execute(insert(models.Verdict), [{
+                    "item_id": item.id, "model_version": verdict.model_version,
+                    "scores": dict(verdict.scores), "categories": list(verdict.categories),
+                    "reasons": {k: list(v) for k, v in verdict.reasons.items()},
+                    "severity": rules.severity_of(verdict.categories), "created_at": now,
+                } for item, verdict in zip(new_items, verdicts, strict=True)])
+                history = alerts.serious_history(
+                    session, source.item_platform,
+                    {i.author_id for i, v in zip(new_items, verdicts, strict=True)
+                     if v.categories and i.author_id},
+                    min(item.created_at for item in new_items))
                 for item, verdict in zip(new_items, verdicts, strict=True):
-                    row = models.Verdict(
-                        item_id=item.id, model_version=verdict.model_version,
-                        scores=dict(verdict.scores), categories=list(verdict.categories),
-                        reasons={k: list(v) for k, v in verdict.reasons.items()},
-                        severity=rules.severity_of(verdict.categories), created_at=now)
-                    session.add(row)
-                    session.flush()
                     # The school's own replies are classified (for the record) but never
                     # alerted: its office number is not a leak, its answers not complaints.
                     own = bool(item.author_id) and item.author_id == source.account
-                    if row.categories and not own and alerts.route_item(
-                            session, self.config, school, item, row, now):
+                    if verdict.categories and not own and alerts.route_item(
+                            session, self.config, school, item, verdict, now, history):
                         result.alerts += 1
             source.progress = page.progress
             if page.last:

@@ -161,3 +161,17 @@ def test_a_pile_on_is_one_incident_with_a_few_alerts_not_one_per_comment(tmp_pat
     # Two comments alerted one by one, the pile-on at three, an update at ten.
     assert [a.kind for a in alerts] == ["item", "item", "update", "update"]
     assert "12" not in alerts[-1].title and "10 flagged comments" in alerts[-1].title
+
+
+def test_a_repeat_offender_is_named_as_such_in_the_alert(tmp_path):
+    for post, number in ((1, 4), (2, 8), (3, 12)):  # one author (number % 4), three threads
+        write_replay(tmp_path / "fb", [f"you are a useless idiot, post {post}"], post=post,
+                     first_id=number)
+    config = load(write_config(tmp_path, {"digital_champion": ["console://"]}))
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    with sessions() as session:
+        bodies = [a.body for a in session.scalars(select(models.Alert).order_by(models.Alert.id))]
+    assert len(bodies) == 3
+    assert "Repeat:" not in bodies[0]
+    assert "Repeat: this author has 2 other serious flagged comments" in bodies[2]
