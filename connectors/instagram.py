@@ -1,0 +1,230 @@
+"""Instagram professional accounts through the Graph API (Instagram API with Facebook Login),
+with facebook-sdk's GraphAPI; the plumbing is shared with Facebook in connectors/graph.py.
+
+The account is the Instagram business or creator account id (not the @handle), linked to the
+school's Facebook Page; the token is that Page's access token.
+
+Source kinds:
+
+- `comments`: GET /{ig-user}/media lists the account's posts, newest first, back to
+  `lookback_days`; for each with comments, GET /{media}/comments reads the comments with their
+  replies nested (and GET /{comment}/replies when there are more replies than fit). Instagram
+  offers no `since` here, so the comment `timestamp` and the ids read near the cursor decide what
+  is new. The account's own comments and replies are not items.
+- `tags`: GET /{ig-user}/tags, posts by others that tag the account.
+
+Mentions of the account in other people's captions and comments are not listed by any endpoint:
+Instagram delivers them only by webhook, which Hall Monitor does not receive yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from connectors import formats
+from connectors.base import (
+    ActionResult,
+    CheckResult,
+    ConfigError,
+    Connector,
+    ConnectorError,
+    Item,
+    Page,
+    PayloadError,
+    SourceSpec,
+)
+from connectors.graph import (
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MAX_PAGES,
+    PAGE_SIZE,
+    GraphClient,
+    Watermark,
+    first_since,
+    marked_pages,
+    permission_report,
+    positive_number,
+    unix,
+)
+
+MEDIA_FIELDS = "id,caption,permalink,timestamp,comments_count"
+_COMMENT = "id,text,timestamp,username,from{id,username},parent_id,hidden"
+COMMENT_FIELDS = f"{_COMMENT},replies{{{_COMMENT}}}"
+TAG_FIELDS = "id,caption,permalink,timestamp,username,media_type"
+
+# Reading needs all three (Instagram is reached through the linked Page); moderating needs
+# instagram_manage_comments, already among them.
+READ_PERMISSIONS = ("instagram_basic", "instagram_manage_comments", "pages_read_engagement")
+MODERATION_PERMISSIONS = ("instagram_manage_comments",)
+
+
+class InstagramConnector(Connector):
+    platform: ClassVar[str] = "instagram"
+    kinds: ClassVar[tuple[str, ...]] = ("comments", "tags")
+    actions: ClassVar[tuple[str, ...]] = ("hide", "unhide", "delete")
+    credentials: ClassVar[tuple[str, ...]] = ("page_access_token", "app_secret", "app_id")
+    required_credentials: ClassVar[tuple[str, ...]] = ("page_access_token",)
+
+    def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
+        super().__init__(settings, secrets)
+        self.client = GraphClient(self.settings, self.secrets, label="Instagram")
+        self.now = lambda: datetime.now(UTC)  # replaced in tests to fix the clock
+
+    # --- polling -----------------------------------------------------------------------------
+
+    def fetch(self, source: SourceSpec, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
+        settings = {**self.settings, **source.settings}
+        if source.kind not in self.kinds:
+            raise ConfigError(f"Instagram cannot poll '{source.kind}' (it can poll "
+                              f"{', '.join(self.kinds)}; mentions arrive only by webhook)")
+        account = str(source.account).strip()
+        if not account.isdigit():
+            raise ConfigError(f"an Instagram source needs the account's numeric id, not "
+                              f"{source.account!r} (see docs/platforms/instagram.md)")
+        lookback = positive_number(settings, "lookback_days", DEFAULT_LOOKBACK_DAYS)
+        max_pages = int(positive_number(settings, "max_pages", DEFAULT_MAX_PAGES))
+        mark = Watermark.from_cursor(cursor, first_since=first_since(self.now(), lookback))
+        poll = _Poll(self.client, account, mark, max_pages, lookback)
+        yield from marked_pages(poll.comments() if source.kind == "comments" else poll.tags(),
+                                mark)
+
+    # --- moderation --------------------------------------------------------------------------
+
+    def do_hide(self, item: Item) -> ActionResult:
+        return self._set_hidden(item, True)
+
+    def do_unhide(self, item: Item) -> ActionResult:
+        return self._set_hidden(item, False)
+
+    def _set_hidden(self, item: Item, hidden: bool) -> ActionResult:
+        if item.kind not in ("comment", "reply"):
+            return ActionResult(False, _refusal(item))
+        verb = "hidden" if hidden else "unhidden"
+        return self._confirmed(
+            lambda: self.client.post(item.external_id, hide="true" if hidden else "false"),
+            f"Instagram {item.kind} {item.external_id} {verb}")
+
+    def do_delete(self, item: Item) -> ActionResult:
+        if item.kind not in ("comment", "reply"):
+            return ActionResult(False, _refusal(item))
+        return self._confirmed(lambda: self.client.delete(item.external_id),
+                               f"Instagram {item.kind} {item.external_id} deleted")
+
+    def _confirmed(self, call: Callable[[], Any], done: str) -> ActionResult:
+        try:
+            answer = call()
+        except ConnectorError as exc:
+            return ActionResult(False, f"Instagram refused: {exc}")
+        if isinstance(answer, Mapping) and answer.get("success") is True:
+            return ActionResult(True, done)
+        return ActionResult(False, f"Instagram did not confirm it: {answer!r}")
+
+    # --- health ------------------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        try:
+            me = self._me()
+        except ConnectorError as exc:
+            return CheckResult(False, f"Instagram token does not work: {exc}")
+        linked = me.get("instagram_business_account")
+        who = f"'{me.get('name', '?')}' ({me.get('id', '?')})"
+        if isinstance(linked, Mapping) and linked.get("id"):
+            who += f", linked to Instagram @{linked.get('username', '?')} ({linked['id']})"
+        elif "instagram_business_account" not in me:
+            # Graph leaves the field out when the Page has no Instagram account linked.
+            return CheckResult(False, f"Instagram: the token belongs to the Page {who}, which "
+                                      "has no Instagram professional account linked: link one "
+                                      "in the Page's settings (see docs/platforms/instagram.md)")
+        return permission_report("Instagram", who, self.client, self.now(),
+                                 READ_PERMISSIONS, MODERATION_PERMISSIONS)
+
+    def _me(self) -> Mapping[str, Any]:
+        try:
+            return self.client.get("me", fields="id,name,instagram_business_account{id,username}")
+        except ConfigError:
+            # A user token's /me is a person, without that field: say who it is all the same
+            # (None: not known, rather than known to be missing).
+            return {**self.client.get("me", fields="id,name"), "instagram_business_account": None}
+
+
+def _refusal(item: Item) -> str:
+    if item.kind == "tag":
+        return ("a post that tags the school belongs to someone else, and only its owner can "
+                "hide or delete it: report it to Instagram")
+    return f"Instagram cannot do that to a {item.kind}"
+
+
+class _Poll:
+    """One poll of one source: yields batches of new items and keeps the watermark up to date."""
+
+    def __init__(self, client: GraphClient, account: str, mark: Watermark, max_pages: int,
+                 lookback_days: float) -> None:
+        self.client = client
+        self.account = account
+        self.mark = mark
+        self.max_pages = max_pages
+        self.oldest_media = mark.since - int(lookback_days * 86400)
+
+    def comments(self) -> Iterator[list[Item]]:
+        media_pages = self.client.walk(self.account, "media", {
+            "fields": MEDIA_FIELDS, "limit": PAGE_SIZE,
+        }, max_pages=self.max_pages)
+        for media_page in media_pages:
+            for media in media_page.objects:
+                media = _media(media)
+                # Newest first: once past the lookback window, the rest is older still.
+                if unix(formats.parse_time(media.get("timestamp"))) < self.oldest_media:
+                    return
+                if media.get("comments_count") != 0:
+                    yield from self.media_comments(media)
+
+    def media_comments(self, media: Mapping[str, Any]) -> Iterator[list[Item]]:
+        media_id, permalink = str(media["id"]), str(media.get("permalink") or "")
+        pages = self.client.walk(media_id, "comments", {
+            "fields": COMMENT_FIELDS, "limit": PAGE_SIZE,
+        }, max_pages=self.max_pages)
+        # Every page is read: a new reply can sit under an old comment, and Instagram has no
+        # `since` to ask for only what changed.
+        for page in pages:
+            items = []
+            for comment in page.objects:
+                item = formats.instagram_comment(comment, media_id=media_id, permalink=permalink)
+                items.append(item)
+                items += self.replies(comment, item, permalink)
+            yield self.mark.fresh(item for item in items if item.author.id != self.account)
+
+    def replies(self, comment: Mapping[str, Any], parent: Item, permalink: str) -> list[Item]:
+        nested = comment.get("replies") if isinstance(comment.get("replies"), Mapping) else {}
+        paging = nested.get("paging") if isinstance(nested.get("paging"), Mapping) else {}
+        if paging.get("next"):
+            # More replies than fit in the nested edge: read them all from their own edge.
+            objects = [obj for page in self.client.walk(parent.external_id, "replies", {
+                "fields": _COMMENT, "limit": PAGE_SIZE,
+            }, max_pages=self.max_pages) for obj in page.objects]
+        else:
+            objects, _after = formats.graph_page(nested or {"data": []})
+        return [
+            formats.instagram_comment(
+                {**obj, "parent_id": obj.get("parent_id") or parent.external_id}
+                if isinstance(obj, Mapping) else obj,
+                media_id=parent.conversation_id, permalink=permalink)
+            for obj in objects
+        ]
+
+    def tags(self) -> Iterator[list[Item]]:
+        pages = self.client.walk(self.account, "tags", {
+            "fields": TAG_FIELDS, "limit": PAGE_SIZE,
+        }, max_pages=self.max_pages)
+        for page in pages:
+            items = [formats.instagram_media(obj, kind="tag") for obj in page.objects]
+            yield self.mark.fresh(items)
+            # Newest first, and no `since`: stop at the first page that reaches the cursor.
+            if self.mark.older_than_floor(items):
+                return
+
+
+def _media(obj: Any) -> Mapping[str, Any]:
+    if not isinstance(obj, Mapping) or not obj.get("id"):
+        raise PayloadError("Instagram media has no id")
+    return obj
