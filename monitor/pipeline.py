@@ -68,7 +68,9 @@ def build_connector(config: Config, source: models.Source) -> Connector:
         if a.platform == source.platform and a.account == source.account
     )
     secrets = {name: config.secret(ref) for name, ref in account.credentials.items()}
-    return connector_class(source.platform)(account.settings, secrets)
+    # The account id goes in too: check() probes the account without a source in hand.
+    settings = {"account": account.account, **account.settings}
+    return connector_class(source.platform)(settings, secrets)
 
 
 def spec_of(source: models.Source) -> SourceSpec:
