@@ -334,8 +334,37 @@ def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secr
 def _required_credentials(platform: str) -> tuple[str, ...]:
     from connectors import connector_class
 
-    required = getattr(connector_class(platform), "required_credentials", None)
-    return tuple(required) if required is not None else ()
+    return tuple(connector_class(platform).required_credentials)
+
+
+def _check_accounts(settings: Settings, resolved: dict[str, secrets.Secret]) -> list[str]:
+    """Each account's kinds and settings, as its connector sees them (no network is touched)."""
+    from connectors import ConnectorError, connector_class
+
+    problems = []
+    for s, school in enumerate(settings.schools):
+        for a, account in enumerate(school.accounts):
+            where = f"schools[{s}].accounts[{a}]"
+            cls = connector_class(account.platform)
+            unknown = [kind for kind in account.kinds if kind not in cls.kinds]
+            if unknown:
+                problems.append(f"{where}.kinds: {account.platform} cannot poll "
+                                f"{', '.join(unknown)} (it can: {', '.join(cls.kinds)})")
+            known = set(cls.credentials) | set(cls.required_credentials)
+            extra = sorted(set(account.credentials) - known) if known else []
+            if extra:
+                problems.append(f"{where}.credentials: unknown {', '.join(extra)} for "
+                                f"{account.platform} (it uses: {', '.join(sorted(known))})")
+            if not account.enabled or any(r not in resolved for r in account.credentials.values()):
+                continue
+            try:
+                cls({"account": account.account, **account.settings},
+                    {n: resolved[r].reveal() for n, r in account.credentials.items()})
+            except ConnectorError as exc:
+                problems.append(f"{where}.settings: {exc}")
+            except (TypeError, ValueError) as exc:
+                problems.append(f"{where}.settings: {type(exc).__name__}: {exc}")
+    return problems
 
 
 def parse(text: str, *, path: Path | None = None) -> Config:
@@ -362,7 +391,7 @@ def parse(text: str, *, path: Path | None = None) -> Config:
         if school.pupil_names and not school.pupil_names.is_file():
             problems.append(f"schools[{s}].pupil_names: file {school.pupil_names} not found")
     resolved, secret_problems = _collect_secrets(settings, base_dir)
-    problems += secret_problems
+    problems += secret_problems + _check_accounts(settings, resolved)
     if problems:
         raise ConfigError(problems)
 

@@ -161,3 +161,19 @@ def test_the_example_config_is_valid_as_shipped(capsys):
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
     main(["check-config", str(example)])
     assert "Config OK" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("kinds = [\"comments\"]", "kinds = [\"followers\"]"),
+         "schools[0].accounts[0].kinds: replay cannot poll followers (it can: comments"),
+        (("path = \"fb\" }", "path = \"fb\", as_platform = \"myspace\" }"),
+         "schools[0].accounts[0].settings: as_platform must be one of facebook, instagram, x"),
+    ],
+)
+def test_account_settings_are_checked_by_their_connector(tmp_path, monkeypatch, change, expected):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    with pytest.raises(ConfigError) as info:
+        parse(GOOD.replace(*change, 1), path=tmp_path / "c.toml")
+    assert expected in str(info.value)

@@ -1,0 +1,61 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import StatementError
+
+from monitor import db, models
+
+
+def test_the_migrations_build_exactly_the_schema_of_the_models(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection),
+                                       models.Base.metadata)
+    assert differences == []
+    assert db.is_current(engine)
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_upgrading_twice_is_harmless(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+    db.upgrade(engine)
+    db.upgrade(engine)
+    assert db.is_current(engine)
+
+
+def test_times_are_stored_in_utc_and_come_back_aware(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+    db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    london_evening = datetime(2026, 7, 1, 21, 30, tzinfo=timezone(timedelta(hours=1)))
+    with sessions.begin() as session:
+        session.add(models.School(id="s", name="S", timezone="Europe/London", keywords=[]))
+    with sessions.begin() as session:
+        session.add(models.Source(key="k", school_id="s", platform="replay",
+                                  item_platform="facebook", kind="comments", account="1",
+                                  settings={}, next_poll_at=london_evening))
+    with sessions() as session:
+        stored = session.execute(text("SELECT next_poll_at FROM source")).scalar()
+        assert str(stored).startswith("2026-07-01 20:30:00")
+        row = session.query(models.Source).one()
+        assert row.next_poll_at == london_evening and row.next_poll_at.tzinfo == UTC
+    with sessions() as session, pytest.raises(StatementError, match="naive datetime"):
+        session.add(models.Source(key="k2", school_id="s", platform="replay",
+                                  item_platform="facebook", kind="comments", account="1",
+                                  settings={}, next_poll_at=datetime(2026, 7, 1)))
+        session.flush()
+
+
+def test_a_bad_database_url_is_a_clear_error():
+    with pytest.raises(db.DatabaseError, match="not valid"):
+        db.make_engine("not a url")
