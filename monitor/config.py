@@ -65,6 +65,14 @@ def _duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(_duration)]
 
 
+def _category_keys(value: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(value) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown categories {', '.join(unknown)} "
+                         f"(known: {', '.join(CATEGORIES)})")
+    return value
+
+
 def _timezone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -166,13 +174,7 @@ class School(Strict):
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _timezone(v))
 
-    @field_validator("routes")
-    @classmethod
-    def _known_categories(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = sorted(set(value) - set(CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown categories {unknown} (known: {', '.join(CATEGORIES)})")
-        return value
+    _routes = field_validator("routes")(lambda v: _category_keys(v))
 
 
 class ClassifierSettings(Strict):
@@ -180,22 +182,14 @@ class ClassifierSettings(Strict):
     keywords: dict[str, list[str]] = {}
     allowlist: list[str] = []
 
+    _keywords = field_validator("keywords")(lambda v: _category_keys(v))
+
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, threshold in value.items():
-            if name not in CATEGORIES:
-                raise ValueError(f"unknown category {name!r} (known: {', '.join(CATEGORIES)})")
+        for name, threshold in _category_keys(value).items():
             if not 0.0 < threshold < 1.0:
                 raise ValueError(f"threshold for {name} must be between 0 and 1")
-        return value
-
-    @field_validator("keywords")
-    @classmethod
-    def _keyword_categories(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = sorted(set(value) - set(CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown categories {unknown} (known: {', '.join(CATEGORIES)})")
         return value
 
 

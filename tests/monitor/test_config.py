@@ -177,3 +177,19 @@ def test_account_settings_are_checked_by_their_connector(tmp_path, monkeypatch, 
     with pytest.raises(ConfigError) as info:
         parse(GOOD.replace(*change, 1), path=tmp_path / "c.toml")
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("[classifier]\nthresholds = { treat = 0.3 }", "classifier.thresholds: unknown categories "
+         "treat"),
+        ("[classifier]\nthresholds = { threat = 1.5 }", "threshold for threat must be between"),
+        ("[classifier]\nkeywords = { rude = [\"x\"] }", "classifier.keywords: unknown categories"),
+    ],
+)
+def test_classifier_settings_name_real_categories(tmp_path, monkeypatch, section, expected):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    with pytest.raises(ConfigError) as info:
+        parse(section + "\n" + GOOD, path=tmp_path / "c.toml")
+    assert expected in str(info.value)
