@@ -37,15 +37,13 @@ from connectors.base import (
     SourceSpec,
 )
 from connectors.graph import (
-    DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_MAX_PAGES,
     PAGE_SIZE,
     GraphClient,
     Watermark,
     first_since,
     marked_pages,
     permission_report,
-    positive_number,
+    poll_limits,
     unix,
 )
 
@@ -86,6 +84,7 @@ class FacebookConnector(Connector):
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         super().__init__(settings, secrets)
         self.client = GraphClient(self.settings, self.secrets, label="Facebook")
+        poll_limits(self.settings)  # a bad value is a config error now, not at the first poll
         self.now = lambda: datetime.now(UTC)  # replaced in tests to fix the clock
         self._page_id = ""
 
@@ -98,8 +97,7 @@ class FacebookConnector(Connector):
                               f"(it can poll {', '.join(self.kinds)})")
         if not str(source.account).strip():
             raise ConfigError("a Facebook source needs the Page id as its account")
-        lookback = positive_number(settings, "lookback_days", DEFAULT_LOOKBACK_DAYS)
-        max_pages = int(positive_number(settings, "max_pages", DEFAULT_MAX_PAGES))
+        lookback, max_pages = poll_limits(settings)
         mark = Watermark.from_cursor(cursor, first_since=first_since(self.now(), lookback))
         poll = _Poll(self.client, str(source.account).strip(), mark, max_pages, lookback)
         batches = poll.comments() if source.kind == "comments" else poll.listing(
@@ -172,6 +170,10 @@ class FacebookConnector(Connector):
         except ConnectorError as exc:
             return CheckResult(False, f"Facebook token does not work: {exc}")
         who = f"Page '{me.get('name', '?')}' ({me.get('id', '?')})"
+        expected = str(self.settings.get("account", "")).strip()
+        if expected and str(me.get("id")) != expected:
+            return CheckResult(False, f"Facebook: the token belongs to the {who}, not to the "
+                                      f"configured Page {expected}: make the token for that Page")
         return permission_report("Facebook", who, self.client, self.now(),
                                  READ_PERMISSIONS, MODERATION_PERMISSIONS)
 

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -106,11 +107,22 @@ def api_version(value: Any) -> str:
     return f"v{match[1]}.{match[2]}"
 
 
+def _finite(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def positive_number(settings: Mapping[str, Any], name: str, default: float) -> float:
     value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if not _finite(value) or value <= 0:
         raise ConfigError(f"setting {name!r} must be a positive number, not {value!r}")
     return float(value)
+
+
+def poll_limits(settings: Mapping[str, Any]) -> tuple[float, int]:
+    """(lookback_days, max_pages) from a source's settings, checked."""
+    return (positive_number(settings, "lookback_days", DEFAULT_LOOKBACK_DAYS),
+            int(positive_number(settings, "max_pages", DEFAULT_MAX_PAGES)))
 
 
 # --- the SDK client -----------------------------------------------------------------------------
@@ -393,14 +405,13 @@ class Watermark:
     def from_cursor(cls, cursor: Mapping[str, Any] | None, *, first_since: int) -> Watermark:
         cursor = cursor if isinstance(cursor, Mapping) else {}
         since = cursor.get("since")
-        if isinstance(since, bool) or not isinstance(since, int | float):
+        if not _finite(since):
             if cursor:
                 log.warning("ignoring unreadable cursor %r; starting afresh", dict(cursor))
             return cls(since=first_since)
         seen = cursor.get("seen") if isinstance(cursor.get("seen"), Mapping) else {}
         return cls(since=int(since), seen={
-            str(key): int(value) for key, value in seen.items()
-            if isinstance(value, int | float) and not isinstance(value, bool)
+            str(key): int(value) for key, value in seen.items() if _finite(value)
         })
 
     @property
@@ -503,7 +514,7 @@ def token_info(client: GraphClient) -> TokenInfo:
 
 
 def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return int(value) if _finite(value) else None
 
 
 def token_notes(info: TokenInfo, now: datetime) -> list[str]:

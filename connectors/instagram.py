@@ -36,15 +36,13 @@ from connectors.base import (
     SourceSpec,
 )
 from connectors.graph import (
-    DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_MAX_PAGES,
     PAGE_SIZE,
     GraphClient,
     Watermark,
     first_since,
     marked_pages,
     permission_report,
-    positive_number,
+    poll_limits,
     unix,
 )
 
@@ -69,6 +67,7 @@ class InstagramConnector(Connector):
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         super().__init__(settings, secrets)
         self.client = GraphClient(self.settings, self.secrets, label="Instagram")
+        poll_limits(self.settings)  # a bad value is a config error now, not at the first poll
         self.now = lambda: datetime.now(UTC)  # replaced in tests to fix the clock
 
     # --- polling -----------------------------------------------------------------------------
@@ -82,8 +81,7 @@ class InstagramConnector(Connector):
         if not account.isdigit():
             raise ConfigError(f"an Instagram source needs the account's numeric id, not "
                               f"{source.account!r} (see docs/platforms/instagram.md)")
-        lookback = positive_number(settings, "lookback_days", DEFAULT_LOOKBACK_DAYS)
-        max_pages = int(positive_number(settings, "max_pages", DEFAULT_MAX_PAGES))
+        lookback, max_pages = poll_limits(settings)
         mark = Watermark.from_cursor(cursor, first_since=first_since(self.now(), lookback))
         poll = _Poll(self.client, account, mark, max_pages, lookback)
         yield from marked_pages(poll.comments() if source.kind == "comments" else poll.tags(),
@@ -129,8 +127,12 @@ class InstagramConnector(Connector):
             return CheckResult(False, f"Instagram token does not work: {exc}")
         linked = me.get("instagram_business_account")
         who = f"'{me.get('name', '?')}' ({me.get('id', '?')})"
+        expected = str(self.settings.get("account", "")).strip()
         if isinstance(linked, Mapping) and linked.get("id"):
             who += f", linked to Instagram @{linked.get('username', '?')} ({linked['id']})"
+            if expected and str(linked["id"]) != expected:
+                return CheckResult(False, f"Instagram: the token's Page is {who}, not the "
+                                          f"configured account {expected}: check `account`")
         elif "instagram_business_account" not in me:
             # Graph leaves the field out when the Page has no Instagram account linked.
             return CheckResult(False, f"Instagram: the token belongs to the Page {who}, which "

@@ -286,8 +286,11 @@ def test_settings_that_cannot_work_are_config_errors(graph, kind, account, setti
         list(connector().fetch(SourceSpec(7, "facebook", kind, account, settings), None))
 
 
-@pytest.mark.parametrize("settings", [{"api_version": "latest"}, {"base_url": "http://10.0.0.5"}])
-def test_bad_connection_settings_are_config_errors(settings):
+@pytest.mark.parametrize("settings", [
+    {"api_version": "latest"}, {"base_url": "http://10.0.0.5"}, {"timeout": -1},
+    {"max_pages": 0}, {"lookback_days": float("nan")},
+])
+def test_bad_settings_are_config_errors_when_the_connector_is_built(settings):
     with pytest.raises(ConfigError):
         FacebookConnector(settings, {"page_access_token": TOKEN})
 
@@ -392,6 +395,12 @@ def test_check_falls_back_to_me_permissions(graph):
         {"permission": "pages_read_user_content", "status": "declined"}]})
     result = connector().check()
     assert not result.ok and "pages_read_user_content" in result.message
+
+
+def test_check_says_when_the_token_is_for_another_page(graph):
+    serve_world(graph)
+    checked = FacebookConnector({"account": "999"}, {"page_access_token": TOKEN}).check()
+    assert not checked.ok and "not to the configured Page 999" in checked.message
 
 
 def test_check_with_an_expired_token_says_so(graph):

@@ -316,7 +316,8 @@ def at(seconds: int) -> datetime:
     return datetime.fromtimestamp(S0 + seconds, UTC)
 
 
-@pytest.mark.parametrize("cursor", [None, {}, {"since": "yesterday"}, {"since": True}, "junk"])
+@pytest.mark.parametrize("cursor", [None, {}, {"since": "yesterday"}, {"since": True}, "junk",
+                                    {"since": float("inf")}])
 def test_an_absent_or_unreadable_cursor_starts_from_the_lookback(cursor):
     assert Watermark.from_cursor(cursor, first_since=S0).start() == {"since": S0, "seen": {}}
 

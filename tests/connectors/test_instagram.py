@@ -254,6 +254,13 @@ def test_check_names_the_linked_account(graph):
     assert "all permissions" in result.message
 
 
+def test_check_says_when_the_pages_account_is_not_the_configured_one(graph):
+    serve_world(graph)
+    checked = InstagramConnector({"account": "17841499999999999"},
+                                 {"page_access_token": TOKEN}).check()
+    assert not checked.ok and "not the configured account 17841499999999999" in checked.message
+
+
 def test_check_says_when_no_instagram_account_is_linked(graph):
     serve(graph, "GET", url("me"), recording("instagram", "me_no_instagram.json"))
     result = connector().check()
