@@ -18,17 +18,21 @@ from aiosmtpd.controller import Controller
 
 SHARED_DIR = Path(os.environ.get("HALLMONITOR_SHARED_DIR")
                   or Path(__file__).resolve().parents[2] / "shared")
-REQUIRE_SHARED = os.environ.get("HALLMONITOR_REQUIRE_SHARED") == "1"
+# In CI these are set: a test that skips for want of ../shared or PostgreSQL has failed.
+REQUIRED = {
+    "shared": os.environ.get("HALLMONITOR_REQUIRE_SHARED") == "1",
+    "postgres": os.environ.get("HALLMONITOR_REQUIRE_POSTGRES") == "1",
+}
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Where ../shared must be present (CI), a test that skipped for want of it has failed."""
     outcome = yield
     report = outcome.get_result()
-    if REQUIRE_SHARED and report.skipped and item.get_closest_marker("shared"):
+    if report.skipped and any(required and item.get_closest_marker(marker)
+                              for marker, required in REQUIRED.items()):
         report.outcome = "failed"
-        report.longrepr = f"HALLMONITOR_REQUIRE_SHARED=1 but this test skipped: {report.longrepr}"
+        report.longrepr = f"required in this run, but skipped: {report.longrepr}"
 
 
 def free_port() -> int:

@@ -7,6 +7,8 @@ from monitor.config import load
 from monitor.daemon import Daemon, open_database
 from tests.builders import write_config, write_replay
 
+pytestmark = pytest.mark.usefixtures("database")
+
 
 @pytest.fixture
 def polled(tmp_path):

@@ -10,6 +10,8 @@ from tests.builders import write_config, write_replay
 
 THREAT = "I'll be waiting at the gates for that teacher, he'd better watch his back"
 
+pytestmark = pytest.mark.usefixtures("database")
+
 
 def later(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)

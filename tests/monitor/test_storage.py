@@ -1,3 +1,4 @@
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -9,8 +10,16 @@ from sqlalchemy.exc import StatementError
 from monitor import db, models
 
 
-def test_the_migrations_build_exactly_the_schema_of_the_models(tmp_path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+@pytest.fixture
+def engine(database, tmp_path):
+    url = os.environ["HALLMONITOR_DATABASE_URL"] if database == "postgresql" else (
+        f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+    engine = db.make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_schema_of_the_models(engine):
     db.upgrade(engine)
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection),
@@ -21,20 +30,19 @@ def test_the_migrations_build_exactly_the_schema_of_the_models(tmp_path):
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+    engine.connect().close()
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
-def test_upgrading_twice_is_harmless(tmp_path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+def test_upgrading_twice_is_harmless(engine):
     db.upgrade(engine)
     db.upgrade(engine)
     assert db.is_current(engine)
 
 
-def test_times_are_stored_in_utc_and_come_back_aware(tmp_path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'hm.sqlite3'}")
+def test_times_are_stored_in_utc_and_come_back_aware(engine):
     db.upgrade(engine)
     sessions = db.session_factory(engine)
     london_evening = datetime(2026, 7, 1, 21, 30, tzinfo=timezone(timedelta(hours=1)))

@@ -1,0 +1,26 @@
+"""Daemon tests run on SQLite, and on PostgreSQL too where one is available (CI starts one)."""
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+POSTGRES_URL = os.environ.get("HALLMONITOR_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request, monkeypatch):
+    """Which database the test's config uses; for PostgreSQL an empty schema each time."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("HALLMONITOR_DATABASE_URL", raising=False)
+        return "sqlite"
+    if not POSTGRES_URL:
+        pytest.skip("set HALLMONITOR_TEST_POSTGRES_URL to a scratch PostgreSQL database "
+                    "to run these tests on PostgreSQL too (.ci/run does)")
+    engine = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    monkeypatch.setenv("HALLMONITOR_DATABASE_URL", POSTGRES_URL)
+    return "postgresql"
