@@ -18,6 +18,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifiers.base import Verdict
 from connectors import ConnectorError, Page, SourceSpec, connector_class
 from connectors.base import Connector
 from monitor import alerts, backoff, models, rules
@@ -25,6 +26,9 @@ from monitor.classify import ClassifierCache
 from monitor.config import Config
 
 log = logging.getLogger(__name__)
+
+# On a source's first poll, normal and low severity items older than this are not alerted.
+BACKFILL_QUIET = timedelta(hours=48)
 
 # Text a database could refuse (PostgreSQL rejects NUL) is made storable, never dropped.
 _UNSTORABLE = {0: "\ufffd"}
@@ -160,12 +164,13 @@ class Pipeline:
                     {i.author_id for i, v in zip(new_items, verdicts, strict=True)
                      if v.categories and i.author_id},
                     min(item.created_at for item in new_items))
+                first_poll = source.cursor is None
                 for item, verdict in zip(new_items, verdicts, strict=True):
-                    # The school's own replies are classified (for the record) but never
-                    # alerted: its office number is not a leak, its answers not complaints.
-                    own = bool(item.author_id) and item.author_id == source.account
-                    if verdict.categories and not own and alerts.route_item(
-                            session, self.config, school, item, verdict, now, history):
+                    if not verdict.categories or self._quiet(source, item, verdict, first_poll,
+                                                             now):
+                        continue
+                    if alerts.route_item(session, self.config, school, item, verdict, now,
+                                         history):
                         result.alerts += 1
             source.progress = page.progress
             if page.last:
@@ -176,6 +181,19 @@ class Pipeline:
         result.reads += page.reads
         result.new_items += len(new_items)
         result.new_item_ids += [item.id for item in new_items]
+
+    @staticmethod
+    def _quiet(source: models.Source, item: models.Item, verdict: Verdict, first_poll: bool,
+               now: datetime) -> bool:
+        """Items that are stored and classified but told to nobody."""
+        # The school's own replies: its office number is not a leak, its answers not complaints.
+        if item.author_id and item.author_id == source.account:
+            return True
+        # A newly added account's history: old questions and grumbles are not news, but a
+        # threat, a disclosure or abuse still on the page is.
+        severity = rules.severity_of(verdict.categories)
+        return (first_poll and severity in ("normal", "low")
+                and item.created_at < now - BACKFILL_QUIET)
 
     def _insert_new(self, session: Session, source: models.Source,
                     page: Page) -> list[models.Item]:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PAGE_ID = "104857392011"
-START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+# Recent, as live comments are: a first poll stays quiet about old normal/low items.
+START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
 
 # (text, what it should raise) for a small school week; None = nothing to tell anyone now.
 COMMENTS: list[tuple[str, str | None]] = [

@@ -3,6 +3,7 @@ import sys
 import textwrap
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -278,3 +279,24 @@ def test_the_schools_own_replies_are_recorded_but_never_alerted(tmp_path):
         item = session.scalars(select(models.Item)).one()
         assert item.verdict.categories == ["personal_data"]
         assert session.scalar(select(func.count()).select_from(models.Alert)) == 0
+
+
+def test_a_new_accounts_old_questions_are_recorded_quietly_but_old_threats_still_alerted(
+        tmp_path):
+    import json
+
+    from tests.builders import graph_comment, graph_feed_page
+
+    old = START - timedelta(days=10)
+    comments = [graph_comment("1_1", "what time is pick up on friday?", old),
+                graph_comment("1_2", TEXTS[2], old),
+                graph_comment("1_3", "is the trip still on?", START)]
+    (tmp_path / "fb").mkdir()
+    (tmp_path / "fb" / "001.json").write_text(json.dumps(graph_feed_page(1, comments)))
+    config = load(write_config(tmp_path))
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    with sessions() as session:
+        alerted = {a.item.external_id for a in session.scalars(select(models.Alert))}
+        assert session.scalar(select(func.count()).select_from(models.Verdict)) == 3
+    assert alerted == {"1_2", "1_3"}
