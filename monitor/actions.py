@@ -34,12 +34,9 @@ def take_action(config: Config, sessions: sessionmaker[Session], action: str, it
             raise ActionError(f"no item with id {item_id} (see 'hallmonitor items list')")
         source = session.get(models.Source, row.source_id)
         try:
-            config.school(source.school_id)
             connector = build_connector(config, source)
-        except (StopIteration, ConnectorError) as exc:
-            raise ActionError(
-                f"item {item_id} came from {source.key}, which is no longer configured "
-                f"({exc or 'account removed'})") from None
+        except ConnectorError as exc:
+            raise ActionError(f"cannot act on item {item_id}: {exc}") from None
         item = platform_item(row)
     try:
         result = connector.act(action, item)

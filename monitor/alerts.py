@@ -94,6 +94,8 @@ def route_item(session: Session, config: Config, school: School, item: models.It
         incident, is_new = _incident_for(session, school, item, severity, categories)
         if not is_new:
             previous = incident.severity
+            if severity == "urgent" and incident.status == "acknowledged":
+                incident.status = "open"  # a new threat or disclosure needs acknowledging again
             if rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous):
                 incident.severity = severity
             foldable = all(c in rules.FOLDABLE for c in harmful)
@@ -143,7 +145,8 @@ def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
     top = min(categories, key=lambda c: rules.SEVERITY_ORDER.index(rules.SEVERITY[c]))
     platform = PLATFORM_NAMES.get(item.platform, item.platform)
     label = ", ".join(c.replace("_", " ") for c in categories)
-    severity = (rules.severity_of(categories) or "low").upper()
+    verdict_severity = rules.severity_of(categories) or "low"
+    severity = verdict_severity.upper()
     if kind == "update" and incident is not None:
         title = (f"[{severity}] Pile-on on {platform}: {incident.item_count} flagged comments "
                  f"on one thread — {school.name}")
@@ -173,6 +176,8 @@ def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
         lines.append(f"Repeat: this author has {repeat} other serious flagged comment"
                      f"{'s' if repeat != 1 else ''} in the last 30 days.")
     lines.append(f"Next: {rules.ADVICE[top]}")
+    if incident is not None and verdict_severity == "urgent":
+        lines.append(f"To acknowledge (stops reminders): hallmonitor incidents ack {incident.id}")
     if top in rules.MODERATE:
         lines.append(f"To act: hallmonitor action hide {item.id}  (or unhide, delete, block, "
                      "mute)")

@@ -382,6 +382,64 @@ def _alert_json(alert: models.Alert) -> dict:
     }
 
 
+@cli.group()
+def incidents() -> None:
+    """Incidents: flagged items that belong together, and who has dealt with them."""
+
+
+@incidents.command("list")
+@config_options
+@click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def incidents_list(config: Config, show_all: bool, limit: int, fmt: str) -> None:
+    """Open and acknowledged incidents, most serious and newest first."""
+    sessions = open_db(config)
+    with sessions() as session:
+        query = select(models.Incident).order_by(models.Incident.last_item_at.desc()).limit(limit)
+        if not show_all:
+            query = query.where(models.Incident.status != "resolved")
+        rows = list(session.scalars(query))
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps({
+                "id": row.id, "school": row.school_id, "status": row.status,
+                "severity": row.severity, "categories": list(row.categories),
+                "items": row.item_count, "opened_at": row.opened_at.isoformat(),
+                "last_item_at": row.last_item_at.isoformat(),
+                "acknowledged_by": row.acknowledged_by}))
+        return
+    tz = config.daemon.timezone
+    order = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+    rows.sort(key=lambda r: (r.status == "resolved", order.get(r.severity, 4)))
+    click.echo(table(["id", "status", "severity", "items", "categories", "last item", "by"], [
+        [r.id, r.status, r.severity, r.item_count, ",".join(r.categories),
+         local_time(r.last_item_at, tz), r.acknowledged_by or "-"] for r in rows]))
+
+
+def _incident_change(change: str) -> Callable:
+    @config_options
+    @click.argument("incident_id", type=int)
+    @click.option("--by", "actor", default=lambda: os.environ.get("USER", "cli"),
+                  help="Who is acting (recorded in the audit trail).")
+    def command(config: Config, incident_id: int, actor: str) -> None:
+        from monitor import incidents as incidents_module
+
+        try:
+            getattr(incidents_module, change)(open_db(config), incident_id, actor)
+        except incidents_module.IncidentError as exc:
+            raise Failure(str(exc)) from None
+        click.echo(f"incident {incident_id} {change}d by {actor}")
+
+    return command
+
+
+incidents.command("ack", help="Acknowledge an incident: stops its escalation.")(
+    _incident_change("acknowledge"))
+incidents.command("resolve", help="Mark an incident as dealt with.")(
+    _incident_change("resolve"))
+
+
 @cli.command()
 @click.option("--jsonl", is_flag=True, help="Read JSON lines with a 'text' field.")
 @click.option("--config", "-c", "config_path", metavar="PATH",
@@ -455,6 +513,62 @@ def action(config: Config, action: str, item_id: int, actor: str) -> None:
     click.echo(f"{'done' if record.ok else 'FAILED'}: {record.result}")
     if not record.ok:
         raise SystemExit(1)
+
+
+@cli.group()
+def model() -> None:
+    """The triage model: train it, evaluate it, see what is shipped."""
+
+
+@model.command("train")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Public labelled data (default: ../shared/data beside the repository, or "
+                   "$HALLMONITOR_SHARED_DIR/data).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Where to write the model (default: the file shipped in the package).")
+@click.option("--seed", default=0, show_default=True, help="Random seed (training is "
+              "reproducible for a given seed and data).")
+def model_train(data_dir: Path | None, out: Path | None, seed: int) -> None:
+    """Train the model on the train splits, choose thresholds on validation data, evaluate on
+    the test splits, and save it with its hashes and figures."""
+    from classifiers.model_file import MODEL_PATH
+    from classifiers.training import train
+
+    try:
+        metadata = train(data_dir, out or MODEL_PATH, seed=seed, log=click.echo)
+    except (FileNotFoundError, ValueError) as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"saved model {metadata.get('version', '')} to {out or MODEL_PATH}")
+
+
+@model.command("evaluate")
+@click.option("--data", "data", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Labelled CSV or JSONL: 'text' plus 'labels' (categories) or 'label' (0/1, "
+                   "1 = offensive).")
+@click.option("--config", "-c", "config_path", metavar="PATH",
+              help="Use this config's thresholds, keywords and allowlist.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def model_evaluate(data: Path, config_path: str | None, fmt: str) -> None:
+    """Per-category precision, recall and F1, and the confusion between categories."""
+    from classifiers import ClassifierOptions, load_classifier
+    from classifiers.evaluation import evaluate
+    from monitor.classify import options_for
+
+    options = (options_for(config_module.load(Path(config_path)), None) if config_path
+               else ClassifierOptions())
+    try:
+        report = evaluate(load_classifier(options), data)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(json.dumps(report.as_dict(), indent=2) if fmt == "json" else report.format())
+
+
+@model.command("info")
+def model_info_command() -> None:
+    """The shipped model's version, training data hashes, scikit-learn version and figures."""
+    from classifiers.model_file import model_info
+
+    click.echo(json.dumps(model_info(), indent=2, default=str))
 
 
 def main(argv: list[str] | None = None) -> None:

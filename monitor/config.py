@@ -99,6 +99,8 @@ class DaemonSettings(Strict):
     batch_interval: Duration = 3600.0
     # How long a poll may hold its source before another daemon may take it over.
     lease: Duration = 300.0
+    # An urgent incident nobody has acknowledged is sent again to the DSL and head after this.
+    escalate_after: Duration = 1800.0
 
     _tz = field_validator("timezone")(_timezone)
 
@@ -238,12 +240,19 @@ class Config:
             return reference
         return self.secrets[reference].reveal()
 
+    def find_school(self, school_id: str) -> School | None:
+        return next((school for school in self.schools if school.id == school_id), None)
+
     def school(self, school_id: str) -> School:
-        return next(school for school in self.schools if school.id == school_id)
+        school = self.find_school(school_id)
+        if school is None:
+            raise KeyError(f"school {school_id!r} is not in the config")
+        return school
 
     def school_name(self, school_id: str) -> str:
         """The school's name, or its id if it has since been removed from the config."""
-        return next((s.name for s in self.schools if s.id == school_id), school_id)
+        school = self.find_school(school_id)
+        return school.name if school else school_id
 
     def school_timezone(self, school: School) -> str:
         return school.timezone or self.daemon.timezone

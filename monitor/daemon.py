@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import db, models, notify, sources
+from monitor import db, incidents, models, notify, sources
 from monitor.classify import ClassifierCache
 from monitor.config import Config
 from monitor.pipeline import Pipeline, PollResult
@@ -105,6 +105,9 @@ class Daemon:
     def deliver_once(self) -> notify.DeliveryStats:
         return notify.deliver_due(self.config, self.sessions, self.worker)
 
+    def escalate(self) -> int:
+        return incidents.escalate_due(self.config, self.sessions)
+
     def apply_retention(self) -> None:
         retention = self.config.settings.retention
         now = datetime.now(UTC)
@@ -167,6 +170,9 @@ class Daemon:
         scheduler.add_job(self._guarded, "interval", args=(self.deliver_once,),
                           seconds=delivery, next_run_time=now + timedelta(seconds=1),
                           id="deliver", name="deliveries")
+        scheduler.add_job(self._guarded, "interval", args=(self.escalate,), seconds=60,
+                          next_run_time=now + timedelta(seconds=5), id="escalate",
+                          name="escalation of unacknowledged urgent incidents")
         scheduler.add_job(self._guarded, "interval", args=(self.apply_retention,), hours=24,
                           next_run_time=now + timedelta(minutes=1), id="retention",
                           name="retention")

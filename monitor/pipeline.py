@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers.base import Verdict
 from connectors import ConnectorError, Page, SourceSpec, connector_class
-from connectors.base import Connector
+from connectors.base import ConfigError, Connector
 from monitor import alerts, backoff, models, rules
 from monitor.classify import ClassifierCache
 from monitor.config import Config
@@ -66,11 +66,11 @@ def _clean_json(value):
 
 
 def build_connector(config: Config, source: models.Source) -> Connector:
-    school = config.school(source.school_id)
-    account = next(
-        a for a in school.accounts
-        if a.platform == source.platform and a.account == source.account
-    )
+    school = config.find_school(source.school_id)
+    account = next((a for a in school.accounts if a.platform == source.platform
+                    and a.account == source.account), None) if school else None
+    if account is None:
+        raise ConfigError(f"{source.key} is no longer in the config")
     secrets = {name: config.secret(ref) for name, ref in account.credentials.items()}
     # The account id goes in too: check() probes the account without a source in hand.
     settings = {"account": account.account, **account.settings}
