@@ -1,20 +1,21 @@
-"""Shared fixtures: real local servers for alerts, and the rule for tests that need ../shared."""
+"""Shared fixtures: real local servers for alerts and platform APIs (the HTTP ones,
+`local_server` and `webhook`, from tests/http_server.py), and the rule for tests that need
+../shared."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+
+pytest_plugins = ["tests.http_server"]
 
 SHARED_DIR = Path(os.environ.get("HALLMONITOR_SHARED_DIR")
                   or Path(__file__).resolve().parents[2] / "shared")
@@ -86,41 +87,3 @@ def smtp_inbox() -> Iterator[SMTPInbox]:
         yield inbox
     finally:
         controller.stop()
-
-
-class Webhook:
-    """A real HTTP receiver on 127.0.0.1; answers with the statuses in `statuses`, then 200."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.statuses: list[int] = []
-        self.port = free_port()
-
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}/hook"
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status = hook.statuses.pop(0) if hook.statuses else 200
-            if status == 200:
-                hook.received.append(json.loads(body))
-            self.send_response(status)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", hook.port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield hook
-    finally:
-        server.shutdown()
-        server.server_close()

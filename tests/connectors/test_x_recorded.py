@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import responses
@@ -33,6 +30,7 @@ from tests.connectors.test_x import (
     reply_with,
     source,
 )
+from tests.http_server import Route, answer
 
 SHARED = Path(os.environ.get("HALLMONITOR_SHARED_DIR")
               or Path(__file__).resolve().parents[3] / "shared")
@@ -43,8 +41,6 @@ needs_cassettes = pytest.mark.skipif(
            "(set HALLMONITOR_SHARED_DIR to the shared folder to run these)",
 )
 
-Route = Recording | Callable[[dict[str, str]], Recording]
-
 
 @pytest.fixture
 def rsps() -> Iterator[responses.RequestsMock]:
@@ -54,110 +50,40 @@ def rsps() -> Iterator[responses.RequestsMock]:
 
 # --- a real local X ---------------------------------------------------------------------------
 
-class LocalX:
-    """An HTTP server on 127.0.0.1 answering (method, path) with recordings, and noting what it
-    was sent. `delay` makes it slower than the connector's timeout."""
-
-    def __init__(self, routes: dict[tuple[str, str], Route], delay: float = 0.0) -> None:
-        self.routes = routes
-        self.delay = delay
-        self.received: list[dict[str, Any]] = []
-        self.release = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        local = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def answer(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                local.received.append({
-                    "method": self.command, "path": parts.path,
-                    "query": dict(parse_qsl(parts.query)), "headers": dict(self.headers),
-                    "body": self.rfile.read(length).decode() if length else None,
-                })
-                if local.delay:
-                    local.release.wait(local.delay)
-                route = local.routes.get((self.command, parts.path))
-                if route is None:
-                    self.send_error(404)
-                    return
-                rec = route(dict(parse_qsl(parts.query))) if callable(route) else route
-                status, headers, text = reply_with(rec)
-                data = text.encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = answer
-
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
-        return Handler
-
-    def __enter__(self) -> LocalX:
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def local_x() -> Iterator[Callable[..., LocalX]]:
-    servers: list[LocalX] = []
-
-    def start(routes: dict[tuple[str, str], Route], delay: float = 0.0) -> LocalX:
-        server = LocalX(routes, delay).__enter__()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.__exit__()
-
-
 def by_name(choose: Callable[[dict[str, str]], str]) -> Route:
-    return lambda params: recording(choose(params))
+    return lambda request: answer(recording(choose(request.query)))
 
 
-def test_it_polls_a_real_local_server_through_base_url(local_x):
-    server = local_x({("GET", MENTIONS): by_name(mentions_world)})
+def test_it_polls_a_real_local_server_through_base_url(local_server):
+    server = local_server(routes={("GET", MENTIONS): by_name(mentions_world)})
     x = connector({"base_url": server.url})
     pages = list(x.fetch(source(), {"since_id": OLDEST_SEEN}))
     assert [len(page.items) for page in pages] == [3, 2]
     assert pages[-1].progress == {"since_id": NEWEST_ON_PAGE_1}
-    first, second = server.received
-    assert first["path"] == MENTIONS and first["query"]["since_id"] == OLDEST_SEEN
-    assert second["query"]["pagination_token"] == recording("mentions_page_1")["body"]["meta"][
+    first, second = server.requests
+    assert first.path == MENTIONS and first.query["since_id"] == OLDEST_SEEN
+    assert second.query["pagination_token"] == recording("mentions_page_1")["body"]["meta"][
         "next_token"]
-    assert first["headers"]["Authorization"] == "Bearer AAAA-test-bearer"
+    assert first.headers["Authorization"] == "Bearer AAAA-test-bearer"
 
 
-def test_it_hides_a_reply_on_a_real_local_server_with_a_signed_request(local_x):
+def test_it_hides_a_reply_on_a_real_local_server_with_a_signed_request(local_server):
     hide = recording("hide_reply")
     path = urlsplit(hide["uri"]).path
-    server = local_x({("PUT", path): hide})
+    server = local_server(routes={("PUT", path): answer(hide)})
     x = connector({"base_url": server.url}, {**BEARER, **USER_KEYS})
     item = Item(path.split("/")[3], "mention", "", datetime.now(UTC),
                 Author("1527700112233445566", "samr_1985"), parent_id="2122238238520393729")
     result = x.act("hide", item)
     assert result.ok, result.message
-    (received,) = server.received
-    assert json.loads(received["body"]) == {"hidden": True}
-    assert received["headers"]["Authorization"].startswith("OAuth ")
+    (received,) = server.requests
+    assert received.json() == {"hidden": True}
+    assert received.headers["Authorization"].startswith("OAuth ")
 
 
-def test_a_server_that_does_not_answer_in_time_is_retryable(local_x):
-    server = local_x({("GET", MENTIONS): recording("mentions_page_1")}, delay=5)
+def test_a_server_that_does_not_answer_in_time_is_retryable(local_server):
+    server = local_server(routes={("GET", MENTIONS): answer(recording("mentions_page_1"))},
+                          delay=5)
     x = connector({"base_url": server.url, "timeout": 1})
     started = datetime.now(UTC)
     with pytest.raises(RetryableError, match="did not answer in time"):
@@ -165,10 +91,10 @@ def test_a_server_that_does_not_answer_in_time_is_retryable(local_x):
     assert datetime.now(UTC) - started < timedelta(seconds=4)
 
 
-def test_a_server_that_is_not_there_is_retryable(local_x):
-    server = local_x({})
+def test_a_server_that_is_not_there_is_retryable(local_server):
+    server = local_server()
     url = server.url
-    server.__exit__()
+    server.stop()
     with pytest.raises(RetryableError, match="could not reach X"):
         list(connector({"base_url": url}).fetch(source(), None))
 
@@ -254,12 +180,12 @@ def test_a_recorded_backlog_cut_short_saves_the_real_page_token(rsps):
 
 @pytest.mark.shared
 @needs_cassettes
-def test_recorded_mentions_served_by_a_real_local_server(local_x):
+def test_recorded_mentions_served_by_a_real_local_server(local_server):
     rec = cassette("test_client_get_users_mentions__0")
-    server = local_x({("GET", cassette_path(rec)): rec})
+    server = local_server(routes={("GET", cassette_path(rec)): answer(rec)})
     pages = list(recorded_connector({"base_url": server.url}).fetch(recorded_source(), None))
     assert len([i for p in pages for i in p.items]) == len(rec["body"]["data"])
-    assert server.received[0]["path"] == "/2/users/783214/mentions"
+    assert server.requests[0].path == "/2/users/783214/mentions"
 
 
 @pytest.mark.shared

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.graph import DEFAULT_API_VERSION
 from monitor.cli import main
-from tests.http_server import json_answer, local_server  # noqa: F401 (fixture)
+from tests.http_server import json_answer
 
 PAGE = "104857392011"
 POST = f"{PAGE}_822001"
@@ -51,7 +51,7 @@ def run(args, capsys) -> str:
 
 
 @pytest.fixture
-def facebook(local_server, tmp_path, monkeypatch):  # noqa: F811
+def facebook(local_server, tmp_path, monkeypatch):
     graph = local_server()
     graph.route("GET", f"{V}/{PAGE}/feed", json_answer({"data": [{
         "id": POST, "created_time": graph_time(120), "updated_time": graph_time(5),
@@ -99,7 +99,7 @@ def test_polling_facebook_again_reads_nothing_twice(facebook, capsys):
     assert "0 new items, 0 alerts" in out
 
 
-def test_x_mentions_are_polled_and_their_read_cost_estimated(local_server, tmp_path,  # noqa: F811
+def test_x_mentions_are_polled_and_their_read_cost_estimated(local_server, tmp_path,
                                                                monkeypatch, capsys):
     api = local_server()
     api.route("GET", f"/2/users/{X_USER}/mentions", json_answer({
