@@ -78,7 +78,7 @@ def write_replay(folder: Path, texts: list[str], *, per_page: int = 3, post: int
 
 def write_config(directory: Path, recipients: dict[str, list[str]] | None = None, *,
                  daemon: str = "", extra_school: str = "", replay: str = "fb",
-                 poll_interval: str = "1s") -> Path:
+                 poll_interval: str = "1s", batch_interval: str = "2s") -> Path:
     """A config with one school, one replayed Facebook page and the given recipients."""
     recipients = recipients if recipients is not None else {"digital_champion": ["console://"]}
     blocks = "\n".join(
@@ -89,7 +89,7 @@ def write_config(directory: Path, recipients: dict[str, list[str]] | None = None
         data_dir = "data"
         delivery_interval = "1s"
         retry_base = "1s"
-        batch_interval = "2s"
+        batch_interval = "{batch_interval}"
         {daemon}
 
         [[schools]]

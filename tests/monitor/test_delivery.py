@@ -25,9 +25,10 @@ def deliveries(sessions) -> list[models.Delivery]:
         return rows
 
 
-def setup_school(tmp_path, recipients, texts=(THREAT,), daemon=""):
+def setup_school(tmp_path, recipients, texts=(THREAT,), daemon="", batch_interval="2s"):
     write_replay(tmp_path / "fb", list(texts))
-    config = load(write_config(tmp_path, recipients, daemon=daemon))
+    config = load(write_config(tmp_path, recipients, daemon=daemon,
+                               batch_interval=batch_interval))
     _, sessions = open_database(config)
     Daemon(config, sessions).poll_once()
     return config, sessions
@@ -117,9 +118,10 @@ def test_a_secret_url_is_resolved_at_send_time_and_never_stored(tmp_path, webhoo
 def test_normal_and_low_alerts_wait_for_the_batch_and_go_as_one_message(tmp_path, webhook):
     texts = ["what time is pick up on friday?", "is the school trip still on?",
              "Jack won't be in today, he's got a temperature"]
-    config, sessions = setup_school(tmp_path, {"digital_champion": [webhook.url()]}, texts)
+    config, sessions = setup_school(tmp_path, {"digital_champion": [webhook.url()]}, texts,
+                                    batch_interval="1h")
     assert notify.deliver_due(config, sessions, "test").sent == 0  # not due before the batch
-    stats = notify.deliver_due(config, sessions, "test", now=later(5))
+    stats = notify.deliver_due(config, sessions, "test", now=later(3601))
     assert stats.sent == 3
     [payload] = webhook.received
     assert payload["title"].startswith("[DIGEST] 3 comments")
