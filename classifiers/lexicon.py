@@ -56,6 +56,8 @@ class Pattern:
     view: str = "folded"
     # Wrap in whole-word guards; off for patterns that carry their own (phone numbers, "?").
     bounded: bool = True
+    # A quick regex that must find something before the pattern is worth running at all.
+    needs: str = ""
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -100,7 +102,7 @@ _GROUPS = (r"(?:muslims?|moslems?|islam|jews?|jewish people|blacks?|black people
 # --- the patterns ---------------------------------------------------------------------------------
 _I_WILL = r"(?:i|we|im|i'm|ill|i'll|we'll|were|we're|gonna|going to|will|am going to|gunna)"
 _PEOPLE = (r"(?:you|u|ya|yous|youse|him|her|them|that teacher|the teacher|teachers?|the head|"
-           r"the headteacher|your head|mr \w+|mrs \w+|miss \w+|ms \w+|sir|miss|staff|kids|"
+           r"the headteacher|your head|mr \w++|mrs \w++|miss \w++|ms \w++|sir|miss|staff|kids|"
            r"children|pupils|students|everyone|every one of you|all of you|your kids|"
            r"the lot of you)")
 _VIOLENCE = (r"(?:kill|murder|stab|shank|shoot|slash|batter|beat(?: the shit out of)?|smash|"
@@ -109,25 +111,25 @@ _VIOLENCE = (r"(?:kill|murder|stab|shank|shoot|slash|batter|beat(?: the shit out
 _WEAPON = r"(?:gun|knife|knives|blade|machete|bomb|weapon|shotgun|rifle|acid|petrol|axe|hammer)s?"
 _SCHOOL = r"(?:school|the gates|the school gates|the playground|the classroom|class|assembly|there)"
 _CHILD = (r"(?:my (?:son|daughter|boy|girl|child|kid|lad|little one|youngest|eldest)|he|she|they|"
-          r"my friend|a (?:child|pupil|girl|boy)|this child|the child|[a-z]+ in (?:year|y) ?\d+)")
+          r"my friend|a (?:child|pupil|girl|boy)|this child|the child|[a-z]++ in (?:year|y) ?\d+)")
 _ADULT = (r"(?:dad|mum|mam|mom|stepdad|step dad|stepmum|step mum|uncle|auntie|aunt|brother|"
           r"sister|grandad|grandpa|nan|his dad|her dad|his mum|her mum|their dad|their mum|"
           r"mums? boyfriend|mums? partner|her boyfriend|a man|an adult|someone|a teacher|"
           r"the teacher|coach)")
 _SOON = r"(?: today| tomorrow| this week| next week| all week| on (?:mon|tues|wednes|thurs|fri)day)"
-_ABSENTEE = (r"(?:he|she|they|[a-z]+|my (?:son|daughter|boy|girl|child|kids?|lad|little one|"
+_ABSENTEE = (r"(?:he|she|they|[a-z]++|my (?:son|daughter|boy|girl|child|kids?|lad|little one|"
              r"youngest|eldest|twins))")
 
 PATTERNS: tuple[Pattern, ...] = (
     # threat ---------------------------------------------------------------------------------------
     Pattern("threat", "threat phrase",
-            rf"{_I_WILL} (?:\w+ )?(?:fucking |come (?:down|round|up) (?:there )?(?:and )?)?"
+            rf"{_I_WILL} (?:\w++ )?(?:fucking |come (?:down|round|up) (?:there )?(?:and )?)?"
             r"(?:kill|murder|stab|shoot|shank|slash|strangle|bomb|rape|batter) "
             r"(?:you|u|ya|yous|youse|that teacher|the teacher|teachers|the head|the headteacher|"
-            r"your head|mr \w+|mrs \w+|miss \w+|ms \w+|staff|kids|children|pupils|students|"
+            r"your head|mr \w++|mrs \w++|miss \w++|ms \w++|staff|kids|children|pupils|students|"
             r"everyone|all of you|the lot of you|your kids)", STRONG),
     Pattern("threat", "threat phrase",
-            rf"{_I_WILL} (?:\w+ )?{_VIOLENCE} {_PEOPLE}", MEDIUM),
+            rf"{_I_WILL} (?:\w++ )?{_VIOLENCE} {_PEOPLE}", MEDIUM),
     Pattern("threat", "weapon + school",
             rf"(?:bring|brings|bringing|brought|take|taking|carry|carrying|have|got) (?:a |my |his "
             rf"|her |some )?{_WEAPON} (?:in|into|to|at|up|round|near|outside) (?:the )?{_SCHOOL}",
@@ -142,12 +144,12 @@ PATTERNS: tuple[Pattern, ...] = (
             r"(?:burn|go up|get (?:it|what it deserves))", STRONG),
     Pattern("threat", "threat phrase",
             r"(?:know|found out|find out) where (?:you|u|she|he|they|the head|the teacher|"
-            r"teachers?|mr \w+|mrs \w+|miss \w+) (?:lives?|live)|watch (?:your|ur|his|her) "
+            r"teachers?|mr \w++|mrs \w++|miss \w++) (?:lives?|live)|watch (?:your|ur|his|her) "
             r"(?:back|kids|children)|(?:you|u|she|he|they|the head)(?:'ll| will| are going to|"
             r"re gonna|'re gonna) (?:regret|pay for) (?:this|it|that)|(?:you're|youre|you are|ur|"
             r"you r|he's|she's|hes|shes) (?:dead|finished|a dead man|getting it|gonna get it)|"
-            r"(?:wait|waiting) for (?:you|him|her|them|that teacher|the head|mr \w+|mrs \w+|"
-            r"miss \w+) (?:outside|at|after)|(?:hope|wish) (?:you|u|she|he|they|the teacher|"
+            r"(?:wait|waiting) for (?:you|him|her|them|that teacher|the head|mr \w++|mrs \w++|"
+            r"miss \w++) (?:outside|at|after)|(?:hope|wish) (?:you|u|she|he|they|the teacher|"
             r"the head|that teacher|your kids?) (?:die|dies|gets? (?:hit|hurt|killed|stabbed|"
             r"raped)|rots?)|deserves? to (?:die|be shot|be stabbed|be hurt|get hurt|be raped)|"
             r"(?:someone|somebody) (?:should|needs to|ought to|will|is going to) (?:kill|shoot|"
@@ -202,9 +204,9 @@ PATTERNS: tuple[Pattern, ...] = (
             rf"{_GROUPS}", MEDIUM),
     # abusive ------------------------------------------------------------------------------------
     Pattern("abusive", "insult",
-            r"(?:you|u|ya|she|he|they|that teacher|the head|your head|mr \w+|mrs \w+|miss \w+|"
-            r"ms \w+) (?:are|is|r|'re|re|'s|s|=) (?:a |an |such an? |an absolute |a complete |"
-            r"a total |a fucking |the biggest )?(?:\w+ )?(?:idiot|moron|twat|cunt|prick|dick|"
+            r"(?:you|u|ya|she|he|they|that teacher|the head|your head|mr \w++|mrs \w++|miss \w++|"
+            r"ms \w++) (?:are|is|r|'re|re|'s|s|=) (?:a |an |such an? |an absolute |a complete |"
+            r"a total |a fucking |the biggest )?(?:\w++ )?(?:idiot|moron|twat|cunt|prick|dick|"
             r"wanker|knob|bitch|cow|pig|joke|clown|loser|snake|witch|dinosaur|slag|slut|whore|"
             r"scum|disgrace|waste of space|nasty piece of work|tosser|bellend|bully|"
             r"fat|ugly|thick|stupid|dumb|disgusting|vile|useless)s?", MEDIUM),
@@ -212,18 +214,18 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("personal_data", "phone number",
             r"(?<![\d+])(?:\+44 ?\(?0?\)?|0044 ?|\(?0)(?:\d[ \-]?){9,10}(?!\d)|"
             r"(?<![\d+])\+\d{1,3}[ \-]?\d{2,4}(?:[ \-]?\d){6,9}(?!\d)", STRONG, quote=False,
-            view="plain", bounded=False),
+            view="plain", bounded=False, needs=r"[0-9@]"),
     Pattern("personal_data", "e-mail address",
             r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", STRONG, quote=False,
-            view="plain"),
+            view="plain", needs=r"[0-9@]"),
     Pattern("personal_data", "postcode",
             r"(?<![a-z0-9])[a-z]{1,2}\d[a-z\d]? ?\d[abd-hjlnp-uw-z]{2}(?![a-z0-9])", STRONG,
-            quote=False, view="plain"),
+            quote=False, view="plain", needs=r"[0-9@]"),
     Pattern("personal_data", "home address",
-            r"(?<![\d])\d{1,4}[a-z]?,? (?:[a-z']+ ){1,3}(?:road|rd|street|st|avenue|ave|close|"
+            r"(?<![\d])\d{1,4}[a-z]?,? (?:[a-z']++ ){1,3}(?:road|rd|street|st|avenue|ave|close|"
             r"lane|ln|drive|crescent|cres|grove|terrace|gardens|mews|walk|rise|way|place|court|"
             r"view|row|square|parade|hill)(?![a-z])|(?:lives?|living|staying) (?:at|on) "
-            r"(?:number |no\.? )?\d{1,4}", STRONG, quote=False, view="plain"),
+            r"(?:number |no\.? )?\d{1,4}", STRONG, quote=False, view="plain", needs=r"[0-9@]"),
     # absence ------------------------------------------------------------------------------------
     Pattern("absence", "absence phrase",
             rf"{_ABSENTEE} (?:won't|wont|will not|isn't|isnt|is not|wasn't|wasnt|was not|won't "
@@ -234,10 +236,10 @@ PATTERNS: tuple[Pattern, ...] = (
             r"off sick|poorly|ill|unwell|sick|ill in bed|in hospital|at home (?:poorly|ill|sick|"
             r"unwell))(?:{_SOON}| with|\b)|"
             rf"off (?:school |sick )?(?:today|tomorrow|this week|poorly|ill|sick)|"
-            r"(?:keeping|kept|keep|keeps) (?:him|her|them|my \w+|the kids|[a-z]+) (?:off|home|at "
+            r"(?:keeping|kept|keep|keeps) (?:him|her|them|my \w++|the kids|[a-z]++) (?:off|home|at "
             r"home|off school|out of school)|(?:call|calling|ring|ringing|phone|phoning) (?:him|"
-            r"her|them|my \w+|[a-z]+) in sick|(?:report|reporting|notify|notifying|log|logging) "
-            r"(?:an |his |her |their |my \w+'?s? )?absence|absent (?:today|tomorrow|this week)|"
+            r"her|them|my \w++|[a-z]++) in sick|(?:report|reporting|notify|notifying|log|logging) "
+            r"(?:an |his |her |their |my \w++'?s? )?absence|absent (?:today|tomorrow|this week)|"
             r"(?:term[ -]?time holiday|holiday in term(?: time)?|taking (?:him|her|them|the kids) "
             r"out of school)", MEDIUM),
     Pattern("absence", "illness or appointment",
@@ -261,20 +263,20 @@ PATTERNS: tuple[Pattern, ...] = (
             r"feature|report)|(?:bbc|itv|sky news|channel [45]|daily mail|mail online|the sun|"
             r"the mirror|the guardian|the times|the telegraph|the independent|evening standard|"
             r"evening news|local paper|newspaper|the echo|the gazette|the chronicle|the argus|"
-            r"the herald|the post|radio \w+|tv station|press association|reach plc|"
+            r"the herald|the post|radio \w++|tv station|press association|reach plc|"
             r"local democracy reporter)(?![a-z])", MEDIUM),
     # question -----------------------------------------------------------------------------------
     Pattern("question", "question mark", r"\?", MEDIUM, quote=False, view="plain",
-            bounded=False),
+            bounded=False, needs=r"\?"),
     Pattern("question", "question wording",
-            r"(?:^|[.!\n] *)(?!what an? |how dare|how (?:lovely|amazing|wonderful|proud|sad|"
-            r"awful|brilliant|fantastic|great|nice|cute|sweet|kind|dare)\b)(?:when|what|where|"
+            r"(?<![a-z0-9])(?:(?:^|[.!\n] *)(?!what an? |how dare|how (?:lovely|amazing|"
+            r"wonderful|proud|sad|awful|brilliant|fantastic|great|nice|cute|sweet|kind|dare)\b)(?:when|what|where|"
             r"who|why|how|which|is there|are there|is it|are they|are we|are you|can|could|will|"
             r"would|does|do|did|has|have|should|any ?one know|anybody know|any idea|any news) "
             r"|(?:does|do) (?:any ?one|anybody|someone|somebody) know|(?:please )?(?:can|could) "
             r"(?:someone|somebody|you) (?:tell|let|advise|confirm|explain)|(?:please )?(?:let me|"
             r"let us) know|(?:i'm|i am|im|just) wondering (?:if|whether|when|what|why|how)|"
-            r"(?:i|we) (?:need|want) to know", MEDIUM, quote=False, view="plain"),
+            r"(?:i|we) (?:need|want) to know)", MEDIUM, quote=False, view="plain", bounded=False),
     # praise -------------------------------------------------------------------------------------
     Pattern("praise", "praise phrase",
             r"well done|congratulations|congrats|thank you|thanks (?:so much|to|for|again)|"
@@ -299,9 +301,10 @@ PATTERNS: tuple[Pattern, ...] = (
             r"reported) (?:you|the school|this|them|it) to (?:ofsted|the council|the la|the police|"
             r"the governors|the local authority|the dfe)|unacceptable|ridiculous|"
             r"(?:nobody|no one|noone) (?:listens|cares|does anything|bothered)|not good enough|"
-            r"let (?:us|my \w+|them|the kids|the children|down)|failing (?:school|our kids|the kids"
-            r"|children)|lazy (?:teachers?|staff|head)|should be sacked|(?:should|ought to) be "
-            r"ashamed|ashamed of (?:yourselves|the school|you)|waste of (?:time|money)|clueless|"
+            r"let (?:us|my \w++|them|the kids|the children|down)|failing (?:school|our kids|"
+            r"the kids|children)|lazy (?:teachers?|staff|head)|should be sacked|"
+            r"(?:should|ought to) be ashamed|ashamed of (?:yourselves|the school|you)|"
+            r"waste of (?:time|money)|clueless|"
             r"do nothing|does nothing|did nothing|never (?:listen|answer|reply|respond)|"
             r"(?:no|zero) (?:communication|support|discipline)|fobbed off|favouritism|"
             r"(?:fuming|livid|disgusted|furious|appalled|horrified)", MEDIUM),

@@ -55,6 +55,17 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class _Scanner:
+    """One compiled alternation: some of one category's lists and patterns, over one view."""
+
+    view: str
+    scrubbed: bool
+    bounded: bool  # the subject gets a leading space; matches start after one non-word char
+    needs: re.Pattern[str] | None  # skip the scan when this finds nothing
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
 class _Source:
     """What a named group in a compiled alternation stands for."""
 
@@ -82,43 +93,61 @@ class Rules:
                                                                            *options.allowlist)]
         self._allow_re = _compile_words([a for a in allowed if a]) if any(allowed) else None
         self._sources: dict[str, _Source] = {}
-        self._scanners: list[tuple[str, bool, re.Pattern[str]]] = []
+        self._scanners: list[_Scanner] = []
         for category in CATEGORIES:
             for view in ("folded", "plain"):
-                parts = []
+                groups: dict[tuple[bool, str], list[str]] = {}  # (bounded, needs) -> parts
                 for item in word_lists:
                     if item.category == category and view == "folded":
-                        parts.append(self._group(item, _trie_regex(_forms(item.words)), True))
+                        body = _trie_regex(_forms(item.words))
+                        groups.setdefault((True, ""), []).append(self._group(item, body, True))
                 for item in PATTERNS:
                     if item.category == category and item.view == view:
-                        regex = _bounded(item.regex) if item.bounded else item.regex
-                        parts.append(self._group(item, regex, False))
-                if parts:
-                    scrubbed = view == "folded" and category in _ALLOWLIST_APPLIES
-                    self._scanners.append((view, scrubbed, re.compile("|".join(parts))))
+                        groups.setdefault((item.bounded, item.needs), []).append(
+                            self._group(item, item.regex, item.bounded))
+                scrubbed = view == "folded" and category in _ALLOWLIST_APPLIES
+                for (bounded, needs), parts in groups.items():
+                    regex = "|".join(parts)
+                    if bounded:
+                        # Consuming the character before the match (the text gets a leading
+                        # space) instead of a lookbehind lets the regex engine jump from one
+                        # word boundary to the next: several times faster than testing every
+                        # position.
+                        regex = f"[^a-z0-9](?:{regex})"
+                    self._scanners.append(_Scanner(view, scrubbed, bounded,
+                                                   re.compile(needs) if needs else None,
+                                                   re.compile(regex)))
         self._names = _Names(options.pupil_names)
 
-    def _group(self, item: WordList | Pattern, regex: str, is_word: bool) -> str:
+    def _group(self, item: WordList | Pattern, regex: str, bounded: bool) -> str:
         name = f"g{len(self._sources)}"
         self._sources[name] = _Source(
             category=item.category, label=item.label, strength=item.strength,
             quote=getattr(item, "quote", True), obscure=getattr(item, "obscure", False),
-            is_word=is_word)
-        body = _bounded(regex) if is_word else regex
-        return f"(?P<{name}>{body})"
+            is_word=isinstance(item, WordList))
+        tail = "(?![a-z0-9])" if bounded else ""
+        return f"(?P<{name}>(?:{regex}){tail})"
 
     def read(self, text: object) -> Reading:
         """Never raises: any string (or even a non-string) gives a reading."""
         plain_text = plain(text)
         folded = self.folder.fold(plain_text)
         scrubbed = self._allow_re.sub(" ", folded) if self._allow_re is not None else folded
+        subjects = {("plain", False): plain_text, ("folded", False): folded,
+                    ("folded", True): scrubbed}
+        spaced: dict[tuple[str, bool], str] = {}
         hits: dict[tuple[str, str], Hit] = {}
-        for view, use_scrubbed, scanner in self._scanners:
-            subject = plain_text if view == "plain" else scrubbed if use_scrubbed else folded
-            for match in scanner.finditer(subject):
-                source = self._sources[match.lastgroup or ""]
-                hit = Hit(source.category, _reason(source, match.group(match.lastgroup or 0)),
-                          source.strength)
+        for scanner in self._scanners:
+            key = (scanner.view, scanner.scrubbed)
+            subject = subjects[key]
+            if scanner.needs is not None and not scanner.needs.search(subject):
+                continue
+            if scanner.bounded:
+                subject = spaced.get(key) or spaced.setdefault(key, " " + subject)
+            for match in scanner.regex.finditer(subject):
+                name = match.lastgroup or ""
+                source = self._sources[name]
+                hit = Hit(source.category, _reason(source, match.group(name)), source.strength)
                 hits.setdefault((hit.category, hit.reason), hit)
         for hit in self._names.hits(plain_text):
             hits.setdefault((hit.category, hit.reason), hit)

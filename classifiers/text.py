@@ -36,7 +36,7 @@ _APOSTROPHES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "`": 
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+")
 _EMAIL_RE = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
-_HANDLE_RE = re.compile(r"(?<![a-z0-9_])@[a-z0-9_]{1,30}")
+_HANDLE_RE = re.compile(r"(?<![a-z0-9_])@[a-z0-9_]{1,30}|<user>")
 
 # Leetspeak: what each stand-in character usually means inside a word.
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
@@ -51,8 +51,11 @@ _SPELT_RE = re.compile(r"(?<![a-z0-9])[a-z](?:[ ._\-][a-z]){2,}(?![a-z0-9])")
 # Words with three or more of the same letter in a row: fuuuuck, shiiiit, loooove.
 _STRETCHED_RE = re.compile(r"[a-z]*([a-z])\1{2,}[a-z]*")
 _RUN_RE = re.compile(r"([a-z])\1{2,}")
-_WORD_RE = re.compile(r"[a-z]+")
-_SPACES_RE = re.compile(r"\s+")
+# Cheap tests for whether the repairs above can apply at all.
+_MIXED_RE = re.compile(r"[a-z][0-9@$!|€£]|[0-9$!|€£][a-z]|@(?!user(?![a-z0-9]))[a-z]")
+_SEPARATED_RE = re.compile(r"(?:^|[^a-z0-9])[a-z][ ._\-][a-z][ ._\-][a-z](?![a-z0-9])")
+_TRIPLE_RE = re.compile(r"([a-z])\1\1")
+
 
 # Suffixes a lexicon word can carry and still be the same word for matching purposes.
 SUFFIXES = ("", "s", "es", "ed", "d", "er", "ers", "ing", "in", "y", "ey", "ie", "ies")
@@ -63,10 +66,16 @@ def plain(text: object) -> str:
     if not isinstance(text, str):
         text = "" if text is None else str(text)
     text = text[:MAX_CHARS]
+    if text.isascii():
+        # Most comments: nothing to fold but case and control characters.
+        return _CONTROL_RE.sub(" ", text).lower().replace("`", "'")
+    # Lone surrogates (half an emoji, from a broken client) cannot be encoded: drop them.
+    text = text.encode("utf-8", "ignore").decode("utf-8")
     text = _CONTROL_RE.sub(" ", text.translate(_INVISIBLE))
     text = unicodedata.normalize("NFKD", text)
     # Dropping combining marks strips accents (é -> e) and the dots of Zalgo text.
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if not text.isascii():
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return text.casefold().translate(_APOSTROPHES)
 
 
@@ -85,15 +94,22 @@ class Folder:
             self._by_shape.setdefault((len(word), word[0]), []).append(word)
 
     def fold(self, plain_text: str) -> str:
-        text = _URL_RE.sub(" url ", plain_text)
-        text = _EMAIL_RE.sub(" email ", text)
-        text = _HANDLE_RE.sub(" @user ", text)
+        # Each step runs only when a cheap test says it might apply: most texts need few.
+        text = plain_text
+        if "http" in text or "www." in text:
+            text = _URL_RE.sub(" url ", text)
+        if "@" in text or "<user>" in text:
+            text = _EMAIL_RE.sub(" email ", text)
+            text = _HANDLE_RE.sub(" @user ", text)
         if "*" in text or "#" in text:
             text = _MASKED_TOKEN_RE.sub(self._unmask, text)
-        text = _LEET_TOKEN_RE.sub(self._unleet, text)
-        text = _SPELT_RE.sub(self._unspell, text)
-        text = _STRETCHED_RE.sub(self._unstretch, text)
-        return _SPACES_RE.sub(" ", text).strip()
+        if _MIXED_RE.search(text):
+            text = _LEET_TOKEN_RE.sub(self._unleet, text)
+        if _SEPARATED_RE.search(text):
+            text = _SPELT_RE.sub(self._unspell, text)
+        if _TRIPLE_RE.search(text):
+            text = _STRETCHED_RE.sub(self._unstretch, text)
+        return " ".join(text.split())
 
     def _known(self, word: str) -> bool:
         return word in self.vocabulary
