@@ -14,12 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from classifiers.base import CATEGORIES, Verdict
 from classifiers.lexicon import LEXICON_VERSION, STRONG
 from classifiers.rules import Reading, Rules
 
 if TYPE_CHECKING:
-    from classifiers.model import TriageModel
+    from classifiers.model import Explanations, TriageModel
+
+_INDEX = {c: j for j, c in enumerate(CATEGORIES)}
 
 # Without a model, a MEDIUM rule hit (0.7) flags and a WEAK one (0.4) does not.
 RULES_ONLY_THRESHOLD = 0.5
@@ -37,35 +41,43 @@ class TriageClassifier:
         defaults = model.thresholds if model is not None else {}
         self.thresholds = {c: float(defaults.get(c, RULES_ONLY_THRESHOLD)) for c in CATEGORIES}
         self.thresholds.update(thresholds or {})
+        self._threshold_row = np.array([self.thresholds[c] for c in CATEGORIES])
         self.version = model.version if model is not None else f"rules-{LEXICON_VERSION}"
 
     def predict(self, texts: Sequence[str]) -> list[Verdict]:
         readings = self.rules.read_all(texts)
-        if not readings:
-            return []
-        if self.model is None:
-            return [self._verdict(r, {c: r.strength(c) for c in CATEGORIES}, None, i)
-                    for i, r in enumerate(readings)]
-        probabilities, explainer = self.model.score(readings)
-        verdicts = []
-        for i, reading in enumerate(readings):
-            scores = {}
-            for j, category in enumerate(CATEGORIES):
-                strong = max((h.strength for h in reading.hits
-                              if h.category == category and h.strength >= STRONG), default=0.0)
-                scores[category] = max(float(probabilities[i, j]), strong)
-            verdicts.append(self._verdict(reading, scores, explainer, i))
-        return verdicts
+        scores, explainer = self.score_readings(readings)
+        flagged = scores >= self._threshold_row
+        if explainer is not None:
+            explainer.prepare(np.flatnonzero(flagged.any(axis=1)).tolist())
+        return [self._verdict(reading, scores[i], flagged[i], explainer, i)
+                for i, reading in enumerate(readings)]
 
-    def _verdict(self, reading: Reading, scores: dict[str, float], explainer, row: int) -> Verdict:
-        flagged = tuple(c for c in CATEGORIES if scores[c] >= self.thresholds[c])
+    def score_readings(self, readings: Sequence[Reading]) -> tuple[np.ndarray, Explanations | None]:
+        """Scores (rows: texts, columns: `CATEGORIES`) before thresholds, and the model's
+        explainer (None without a model)."""
+        strong = np.zeros((len(readings), len(CATEGORIES)), dtype=np.float32)
+        for i, reading in enumerate(readings):
+            for hit in reading.hits:
+                j = _INDEX[hit.category]
+                if self.model is None or hit.strength >= STRONG:
+                    strong[i, j] = max(strong[i, j], hit.strength)
+        if self.model is None or not readings:
+            return strong, None
+        probabilities, explainer = self.model.score(readings)
+        return np.maximum(probabilities, strong), explainer
+
+    def _verdict(self, reading: Reading, row_scores: np.ndarray, row_flags: np.ndarray,
+                 explainer: Explanations | None, row: int) -> Verdict:
+        scores = dict(zip(CATEGORIES, row_scores.tolist(), strict=True))
+        flagged = tuple(c for c, f in zip(CATEGORIES, row_flags, strict=True) if f)
         reasons: dict[str, tuple[str, ...]] = {}
         for category in flagged:
             why = [h.reason for h in reading.hits if h.category == category]
             if explainer is not None:
-                why.extend(f'"{phrase}" (model)' for phrase in
-                           explainer(row, category, TOP_FEATURES) if f'"{phrase}"' not in
-                           " ".join(why))
+                shown = " ".join(why)
+                phrases = explainer(row, category, TOP_FEATURES)
+                why.extend(f'"{p}" (model)' for p in phrases if f'"{p}"' not in shown)
             reasons[category] = tuple(why) if why else ("model score",)
         return Verdict(scores=scores, categories=flagged, reasons=reasons,
                        model_version=self.version)

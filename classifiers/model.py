@@ -1,0 +1,158 @@
+"""The trained model as it runs: hashed tf-idf features -> linear heads, one per category.
+
+Layout (all linear, so prediction is two sparse matrix products):
+
+1. `aux`: one logistic regression per public labelled set (Davidson, HateXplain, TweetEval hate),
+   each reading the text features. Their scores summarise what each set means by offensive.
+2. the heads: one logistic regression per category, reading the text features, the `aux` scores
+   and the rules' hit columns. Naive-Bayes feature weighting used in training is folded into the
+   head's text weights, so it costs nothing here.
+
+Categories no training example covered have `trained` False: their score is the rules' alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from classifiers.features import TermCounter, rule_columns, tfidf, word_feature_index
+from classifiers.rules import Reading
+
+# Word n-grams that explain nothing to a reader.
+_UNINFORMATIVE = frozenset({"@user", "user", "url", "email", "rt", "amp"})
+_READABLE = re.compile(r"\w")
+
+
+@dataclass
+class TriageModel:
+    version: str
+    categories: tuple[str, ...]
+    word_hasher: HashingVectorizer
+    char_hasher: HashingVectorizer
+    idf: np.ndarray  # (n_text,) float32
+    aux_names: tuple[str, ...]
+    aux_coef: sp.csr_matrix  # (n_aux, n_text)
+    aux_intercept: np.ndarray  # (n_aux,)
+    text_coef: sp.csr_matrix  # (n_categories, n_text)
+    aux_weights: np.ndarray  # (n_categories, n_aux)
+    rule_weights: np.ndarray  # (n_categories, n_categories)
+    intercept: np.ndarray  # (n_categories,)
+    trained: np.ndarray  # (n_categories,) bool
+    thresholds: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        # Dense, column-major text weights make X @ W one fast sparse-dense product. Kept sparse in
+        # the file (most hashed columns are never seen in training), dense in memory.
+        self._text_weights = np.asarray(self.text_coef.T.todense(), dtype=np.float32)
+        self._aux_weights_t = np.asarray(self.aux_coef.T.todense(), dtype=np.float32)
+        self._word_features = self.word_hasher.n_features
+        self._counter = TermCounter(self.word_hasher, self.char_hasher)
+        self._columns: dict[str, int] = {}
+
+    def _word_column(self, ngram: str) -> int:
+        """The feature column of a word n-gram, remembered (the same n-grams recur)."""
+        column = self._columns.get(ngram)
+        if column is None:
+            if len(self._columns) > 200_000:
+                self._columns.clear()
+            column = self._columns[ngram] = word_feature_index(ngram, self._word_features)
+        return column
+
+    @classmethod
+    def from_payload(cls, payload: Mapping, version: str) -> TriageModel:
+        thresholds = {str(k): float(v) for k, v in dict(payload["thresholds"]).items()}
+        return cls(version=version, categories=tuple(payload["categories"]),
+                   word_hasher=payload["word_hasher"], char_hasher=payload["char_hasher"],
+                   idf=np.asarray(payload["idf"], dtype=np.float32),
+                   aux_names=tuple(payload["aux_names"]), aux_coef=payload["aux_coef"],
+                   aux_intercept=np.asarray(payload["aux_intercept"], dtype=np.float32),
+                   text_coef=payload["text_coef"],
+                   aux_weights=np.asarray(payload["aux_weights"], dtype=np.float32),
+                   rule_weights=np.asarray(payload["rule_weights"], dtype=np.float32),
+                   intercept=np.asarray(payload["intercept"], dtype=np.float32),
+                   trained=np.asarray(payload["trained"], dtype=bool), thresholds=thresholds)
+
+    def payload(self) -> dict:
+        """What goes into the model file (everything but the version, which the sidecar holds)."""
+        return {
+            "format": 1, "categories": list(self.categories), "word_hasher": self.word_hasher,
+            "char_hasher": self.char_hasher, "idf": self.idf, "aux_names": list(self.aux_names),
+            "aux_coef": self.aux_coef, "aux_intercept": self.aux_intercept,
+            "text_coef": self.text_coef, "aux_weights": self.aux_weights,
+            "rule_weights": self.rule_weights, "intercept": self.intercept,
+            "trained": self.trained, "thresholds": dict(self.thresholds),
+        }
+
+    def features(self, readings: Sequence[Reading]) -> tuple[sp.csr_matrix, list[list[str]]]:
+        """tf-idf rows, and each text's word n-grams (for explanations)."""
+        counts, word_ngrams = self._counter.counts([r.folded for r in readings])
+        return tfidf(counts, self.idf), word_ngrams
+
+    def score(self, readings: Sequence[Reading]) -> tuple[np.ndarray, Explanations]:
+        """Probabilities (rows: texts, columns: `CATEGORIES`) and the means to say which word
+        n-grams pushed a text's score for a category up the most."""
+        text, word_ngrams = self.features(readings)
+        aux = text @ self._aux_weights_t + self.aux_intercept
+        rules = rule_columns(readings)
+        logits = (text @ self._text_weights + aux @ self.aux_weights.T
+                  + rules @ self.rule_weights.T + self.intercept)
+        probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        # Untrained heads: the rules decide (the strongest hit's strength).
+        for j in np.flatnonzero(~self.trained):
+            category = self.categories[j]
+            probabilities[:, j] = [r.strength(category) for r in readings]
+        return probabilities, Explanations(self, word_ngrams)
+
+
+class Explanations:
+    """The word n-grams behind a batch's scores, worked out only for the texts that need them."""
+
+    def __init__(self, model: TriageModel, word_ngrams: Sequence[list[str]]) -> None:
+        self.model = model
+        self.word_ngrams = word_ngrams
+        self._ngrams: dict[int, tuple[list[str], np.ndarray]] = {}
+
+    def prepare(self, rows: Sequence[int]) -> None:
+        """Kept for callers that know which rows will be asked about; columns are cached per
+        n-gram, so preparing ahead and asking lazily cost the same."""
+        for row in rows:
+            self._row(row)
+
+    def _row(self, row: int) -> tuple[list[str], np.ndarray]:
+        found = self._ngrams.get(row)
+        if found is None:
+            ngrams = [g for g in dict.fromkeys(self.word_ngrams[row])
+                      if g not in _UNINFORMATIVE and _READABLE.search(g)]
+            column = self.model._word_column
+            found = (ngrams, np.fromiter((column(g) for g in ngrams), dtype=np.int64,
+                                         count=len(ngrams)))
+            self._ngrams[row] = found
+        return found
+
+    def __call__(self, row: int, category: str, k: int) -> list[str]:
+        model = self.model
+        j = model.categories.index(category)
+        if not model.trained[j]:
+            return []
+        ngrams, columns = self._row(row)
+        if not ngrams:
+            return []
+        pushes = model._text_weights[columns, j] * model.idf[columns]
+        chosen: list[str] = []
+        for i in np.argsort(-pushes, kind="stable"):
+            if pushes[i] <= 0:
+                break
+            ngram = ngrams[i]
+            # "you twat" already says what "twat" would.
+            if any(ngram in c.split() or c in ngram.split() for c in chosen):
+                continue
+            chosen.append(ngram)
+            if len(chosen) == k:
+                break
+        return chosen
