@@ -86,15 +86,13 @@ class TermCounter:
                 lo, hi = hashed.indptr[i], hashed.indptr[i + 1]
                 cache[w] = (hashed.indices[lo:hi], hashed.data[lo:hi])
         pieces = [cache[w] for ws in split for w in ws]
-        lengths = np.fromiter((len(p[0]) for p in pieces), dtype=np.int64, count=len(pieces))
-        per_text = np.add.reduceat(lengths, np.r_[0, np.cumsum([len(ws) for ws in split])[:-1]]) \
-            if pieces else np.zeros(len(texts), np.int64)
-        # reduceat gives a lone element for an empty text; those texts have no n-grams.
-        per_text[np.array([not ws for ws in split], dtype=bool)] = 0
         n = len(texts)
         shape = (n, self.char.n_features)
         if not pieces:
             return sp.csr_matrix(shape, dtype=np.float32)
+        lengths = np.fromiter((len(p[0]) for p in pieces), dtype=np.int64, count=len(pieces))
+        text_of_word = np.repeat(np.arange(n), [len(ws) for ws in split])
+        per_text = np.bincount(text_of_word, weights=lengths, minlength=n).astype(np.int64)
         columns = np.concatenate([p[0] for p in pieces])
         values = np.concatenate([p[1] for p in pieces])
         rows = np.repeat(np.arange(n), per_text)

@@ -26,7 +26,15 @@ from classifiers.rules import Reading
 
 # Word n-grams that explain nothing to a reader.
 _UNINFORMATIVE = frozenset({"@user", "user", "url", "email", "rt", "amp"})
-_READABLE = re.compile(r"\w")
+# Words that can push a score (first person is common in threats) but explain nothing alone.
+_FUNCTION_WORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "he",
+    "her", "him", "his", "i", "i'm", "im", "in", "is", "it", "its", "me", "my", "of", "on", "or",
+    "our", "she", "so", "that", "the", "their", "them", "they", "this", "to", "up", "us", "was",
+    "we", "were", "what", "when", "will", "with", "you", "your",
+))
+# An n-gram worth showing has a word of three letters or more that is not a function word.
+_CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 @dataclass
@@ -56,12 +64,14 @@ class TriageModel:
         self._columns: dict[str, int] = {}
 
     def _word_column(self, ngram: str) -> int:
-        """The feature column of a word n-gram, remembered (the same n-grams recur)."""
+        """The feature column of a word n-gram worth showing a reader, or -1; remembered, as the
+        same n-grams recur."""
         column = self._columns.get(ngram)
         if column is None:
             if len(self._columns) > 200_000:
                 self._columns.clear()
-            column = self._columns[ngram] = word_feature_index(ngram, self._word_features)
+            column = word_feature_index(ngram, self._word_features) if _readable(ngram) else -1
+            self._columns[ngram] = column
         return column
 
     @classmethod
@@ -127,12 +137,14 @@ class Explanations:
     def _row(self, row: int) -> tuple[list[str], np.ndarray]:
         found = self._ngrams.get(row)
         if found is None:
-            ngrams = [g for g in dict.fromkeys(self.word_ngrams[row])
-                      if g not in _UNINFORMATIVE and _READABLE.search(g)]
-            column = self.model._word_column
-            found = (ngrams, np.fromiter((column(g) for g in ngrams), dtype=np.int64,
-                                         count=len(ngrams)))
-            self._ngrams[row] = found
+            describe = self.model._word_column
+            ngrams, columns = [], []
+            for ngram in dict.fromkeys(self.word_ngrams[row]):
+                column = describe(ngram)
+                if column >= 0:
+                    ngrams.append(ngram)
+                    columns.append(column)
+            found = self._ngrams[row] = (ngrams, np.array(columns, dtype=np.int64))
         return found
 
     def __call__(self, row: int, category: str, k: int) -> list[str]:
@@ -156,3 +168,9 @@ class Explanations:
             if len(chosen) == k:
                 break
         return chosen
+
+
+def _readable(ngram: str) -> bool:
+    if ngram in _UNINFORMATIVE:
+        return False
+    return any(_CONTENT_WORD.fullmatch(w) and w not in _FUNCTION_WORDS for w in ngram.split())
