@@ -277,7 +277,7 @@ def test_the_schools_own_replies_are_recorded_but_never_alerted(tmp_path):
     Daemon(config, sessions).poll_once()
     with sessions() as session:
         item = session.scalars(select(models.Item)).one()
-        assert item.verdict.categories == ["personal_data"]
+        assert "personal_data" in item.verdict.categories
         assert session.scalar(select(func.count()).select_from(models.Alert)) == 0
 
 

@@ -80,7 +80,7 @@ def test_a_facebook_threat_is_alerted_and_hidden_from_the_command_line(facebook,
     graph, config = facebook
     out = run(["poll", "--once", "--config", config], capsys)
     assert "2 new items, 1 alerts" in out
-    assert "[URGENT] Threat on Facebook" in out and THREAT in out
+    assert "[URGENT] Threat" in out and "on Facebook" in out and THREAT in out
     [alert] = [json.loads(line) for line in
                run(["alerts", "list", "--format", "json", "--config", config], capsys).splitlines()]
     item_id = alert["item"]["id"]
