@@ -57,8 +57,9 @@ class TriageModel:
     def __post_init__(self) -> None:
         # Dense, column-major text weights make X @ W one fast sparse-dense product. Kept sparse in
         # the file (most hashed columns are never seen in training), dense in memory.
-        self._text_weights = np.asarray(self.text_coef.T.todense(), dtype=np.float32)
-        self._aux_weights_t = np.asarray(self.aux_coef.T.todense(), dtype=np.float32)
+        # C order: scipy copies any other layout on every product.
+        self._text_weights = np.ascontiguousarray(self.text_coef.T.toarray(), dtype=np.float32)
+        self._aux_weights_t = np.ascontiguousarray(self.aux_coef.T.toarray(), dtype=np.float32)
         self._word_features = self.word_hasher.n_features
         self._counter = TermCounter(self.word_hasher, self.char_hasher)
         self._columns: dict[str, int] = {}
@@ -68,7 +69,7 @@ class TriageModel:
         same n-grams recur."""
         column = self._columns.get(ngram)
         if column is None:
-            if len(self._columns) > 200_000:
+            if len(self._columns) > 100_000:
                 self._columns.clear()
             column = word_feature_index(ngram, self._word_features) if _readable(ngram) else -1
             self._columns[ngram] = column
@@ -117,52 +118,80 @@ class TriageModel:
         for j in np.flatnonzero(~self.trained):
             category = self.categories[j]
             probabilities[:, j] = [r.strength(category) for r in readings]
-        return probabilities, Explanations(self, word_ngrams)
+        return probabilities, Explanations(self, text, word_ngrams)
 
 
 class Explanations:
-    """The word n-grams behind a batch's scores, worked out only for the texts that need them."""
+    """The word n-grams behind a batch's scores, worked out only for the texts asked about.
 
-    def __init__(self, model: TriageModel, word_ngrams: Sequence[list[str]]) -> None:
+    A text's word columns and their tf-idf values are in its feature row, so the pushes of every
+    column come from one vector product; only the few columns that pushed most need naming,
+    which means hashing the text's n-grams until each of them is found, once per text for all
+    the categories asked about.
+    """
+
+    # Candidate columns looked at per category: more than asked for, as some name only a
+    # function word and some are said already by a longer phrase.
+    CANDIDATES = 8
+
+    def __init__(self, model: TriageModel, text: sp.csr_matrix,
+                 word_ngrams: Sequence[list[str]]) -> None:
         self.model = model
+        self.text = text
         self.word_ngrams = word_ngrams
-        self._ngrams: dict[int, tuple[list[str], np.ndarray]] = {}
+        self._top: dict[tuple[int, int], list[int]] = {}
+        self._named: dict[int, dict[int, str | None]] = {}
 
-    def prepare(self, rows: Sequence[int]) -> None:
-        """Kept for callers that know which rows will be asked about; columns are cached per
-        n-gram, so preparing ahead and asking lazily cost the same."""
-        for row in rows:
-            self._row(row)
+    def prepare(self, flags: np.ndarray) -> None:
+        """Name the columns behind every flagged (text, category) in `flags` (texts x
+        categories, bool) in one pass over each text's n-grams."""
+        for row in np.flatnonzero(flags.any(axis=1)):
+            categories = np.flatnonzero(flags[row] & self.model.trained)
+            self._name(int(row), [self._candidates(int(row), int(j)) for j in categories])
 
-    def _row(self, row: int) -> tuple[list[str], np.ndarray]:
-        found = self._ngrams.get(row)
+    def _candidates(self, row: int, j: int) -> list[int]:
+        found = self._top.get((row, j))
         if found is None:
-            describe = self.model._word_column
-            ngrams, columns = [], []
-            for ngram in dict.fromkeys(self.word_ngrams[row]):
-                column = describe(ngram)
-                if column >= 0:
-                    ngrams.append(ngram)
-                    columns.append(column)
-            found = self._ngrams[row] = (ngrams, np.array(columns, dtype=np.int64))
+            model = self.model
+            lo, hi = self.text.indptr[row], self.text.indptr[row + 1]
+            columns = self.text.indices[lo:hi]
+            words = columns < model._word_features
+            columns = columns[words]
+            pushes = self.text.data[lo:hi][words] * model._text_weights[columns, j]
+            order = np.argsort(-pushes, kind="stable")[:self.CANDIDATES]
+            found = self._top[(row, j)] = [int(columns[i]) for i in order if pushes[i] > 0]
         return found
 
+    def _name(self, row: int, candidate_lists: list[list[int]]) -> dict[int, str | None]:
+        named = self._named.setdefault(row, {})
+        wanted = {c for candidates in candidate_lists for c in candidates} - set(named)
+        if wanted:
+            column_of = self.model._word_column
+            known = self.model._columns
+            for ngram in self.word_ngrams[row]:
+                column = known.get(ngram)
+                if column is None:
+                    column = column_of(ngram)
+                if column in wanted:
+                    named[column] = ngram
+                    wanted.discard(column)
+                    if not wanted:
+                        break
+            # Columns only function words or punctuation hash to: never look for them again.
+            named.update(dict.fromkeys(wanted))
+        return named
+
     def __call__(self, row: int, category: str, k: int) -> list[str]:
-        model = self.model
-        j = model.categories.index(category)
-        if not model.trained[j]:
+        j = self.model.categories.index(category)
+        if not self.model.trained[j]:
             return []
-        ngrams, columns = self._row(row)
-        if not ngrams:
-            return []
-        pushes = model._text_weights[columns, j] * model.idf[columns]
+        top = self._candidates(row, j)
+        named = self._name(row, [top])
         chosen: list[str] = []
-        for i in np.argsort(-pushes, kind="stable"):
-            if pushes[i] <= 0:
-                break
-            ngram = ngrams[i]
+        for column in top:
+            ngram = named.get(column)
             # "you twat" already says what "twat" would.
-            if any(ngram in c.split() or c in ngram.split() for c in chosen):
+            if ngram is None or any(ngram in c.split() or c in ngram.split() for c in chosen):
                 continue
             chosen.append(ngram)
             if len(chosen) == k:

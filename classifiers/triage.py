@@ -49,7 +49,7 @@ class TriageClassifier:
         scores, explainer = self.score_readings(readings)
         flagged = scores >= self._threshold_row
         if explainer is not None:
-            explainer.prepare(np.flatnonzero(flagged.any(axis=1)).tolist())
+            explainer.prepare(flagged)
         return [self._verdict(reading, scores[i], flagged[i], explainer, i)
                 for i, reading in enumerate(readings)]
 
