@@ -14,15 +14,20 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import config as config_module
-from monitor import db, models, secrets
-from monitor.config import Config, ConfigError
+from monitor.errors import ConfigError, DatabaseError
+
+# Only what every command needs is imported here: `hallmonitor classify` must start fast, so the
+# database and config machinery are imported by the commands that use them.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from monitor import models
+    from monitor.config import Config
 
 CONFIG_ENV = "HALLMONITOR_CONFIG"
 DEMO_DATA_DIR = Path("hallmonitor-demo")
@@ -48,6 +53,7 @@ def _config_path(path: str | None) -> Path:
 
 
 def load_config(path: str | None, demo: bool) -> Config:
+    from monitor import config as config_module
     if demo:
         return config_module.demo_config(DEMO_DATA_DIR.resolve())
     return config_module.load(_config_path(path))
@@ -67,6 +73,7 @@ def config_options(command: Callable) -> Callable:
 def open_db(config: Config, *, upgrade: bool | None = None) -> sessionmaker[Session]:
     """Sessions on the configured database. An embedded SQLite database is upgraded on the spot;
     a shared server database must be upgraded deliberately with `hallmonitor db upgrade`."""
+    from monitor import db
     engine = db.make_engine(config.database_url)
     if upgrade is None:
         upgrade = engine.dialect.name == "sqlite"
@@ -175,6 +182,7 @@ def deliver(config: Config) -> None:
 @click.option("--demo", is_flag=True, help="Check the built-in demo configuration.")
 def check_config(path: str | None, demo: bool) -> None:
     """Validate a config file and print what would run (secrets masked)."""
+    from monitor import secrets
     from monitor.rules import categories_by_role
 
     config = load_config(path, demo)
@@ -220,6 +228,9 @@ def _duration(seconds: float) -> str:
 @click.option("--resume", type=int, metavar="ID", help="Resume a paused source.")
 def sources_command(config: Config, check: bool, resume: int | None) -> None:
     """Show every source: last success, last error, items, next poll, estimated cost."""
+    from sqlalchemy import func, select
+
+    from monitor import models
     from monitor import sources as sources_module
     from monitor.pipeline import build_connector
 
@@ -304,6 +315,9 @@ def items() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def items_list(config: Config, limit: int, flagged: bool, fmt: str) -> None:
     """The newest items with their verdicts."""
+    from sqlalchemy import select
+
+    from monitor import models
     sessions = open_db(config)
     with sessions() as session:
         query = (select(models.Item, models.Verdict)
@@ -341,6 +355,9 @@ def alerts() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def alerts_list(config: Config, limit: int, fmt: str) -> None:
     """The newest alerts, with who they went to and how delivery went."""
+    from sqlalchemy import select
+
+    from monitor import models
     sessions = open_db(config)
     with sessions() as session:
         rows = list(session.scalars(
@@ -360,6 +377,7 @@ def alerts_list(config: Config, limit: int, fmt: str) -> None:
 
 
 def _alert_json(alert: models.Alert) -> dict:
+    from monitor import secrets
     item = alert.item
     return {
         "id": alert.id, "kind": alert.kind, "severity": alert.severity,
@@ -394,6 +412,9 @@ def incidents() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def incidents_list(config: Config, show_all: bool, limit: int, fmt: str) -> None:
     """Open and acknowledged incidents, most serious and newest first."""
+    from sqlalchemy import select
+
+    from monitor import models
     sessions = open_db(config)
     with sessions() as session:
         query = select(models.Incident).order_by(models.Incident.last_item_at.desc()).limit(limit)
@@ -447,6 +468,7 @@ incidents.command("resolve", help="Mark an incident as dealt with.")(
 def classify(jsonl: bool, config_path: str | None) -> None:
     """Classify text from stdin, one per line; print one JSON verdict per line."""
     from classifiers import ClassifierOptions, load_classifier
+    from monitor import config as config_module
     from monitor.classify import options_for
 
     options = (options_for(config_module.load(Path(config_path)), None) if config_path
@@ -552,6 +574,7 @@ def model_evaluate(data: Path, config_path: str | None, fmt: str) -> None:
     """Per-category precision, recall and F1, and the confusion between categories."""
     from classifiers import ClassifierOptions, load_classifier
     from classifiers.evaluation import evaluate
+    from monitor import config as config_module
     from monitor.classify import options_for
 
     options = (options_for(config_module.load(Path(config_path)), None) if config_path
@@ -585,7 +608,7 @@ def main(argv: list[str] | None = None) -> None:
         for problem in exc.problems:
             click.echo(f"hallmonitor: config error: {problem}", err=True)
         raise SystemExit(2) from None
-    except db.DatabaseError as exc:
+    except DatabaseError as exc:
         click.echo(f"hallmonitor: database error: {exc}", err=True)
         raise SystemExit(2) from None
     except SystemExit:

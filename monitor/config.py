@@ -29,6 +29,7 @@ from pydantic import (
 from classifiers.base import CATEGORIES
 from connectors import REGISTRY
 from monitor import secrets
+from monitor.errors import ConfigError
 
 DATABASE_ENV = "HALLMONITOR_DATABASE_URL"
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -36,14 +37,6 @@ ROLES = ("digital_champion", "dsl", "head", "it")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used. `problems` holds one line per mistake."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _duration(value: Any) -> float:

@@ -17,11 +17,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.errors import DatabaseError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened or upgraded; the message says why, without credentials."""
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
