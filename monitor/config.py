@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from classifiers import read_pupil_names
 from classifiers.base import CATEGORIES
 from connectors import REGISTRY
 from monitor import secrets
@@ -384,8 +385,11 @@ def parse(text: str, *, path: Path | None = None) -> Config:
     )
     problems: list[str] = []
     for s, school in enumerate(settings.schools):
-        if school.pupil_names and not school.pupil_names.is_file():
-            problems.append(f"schools[{s}].pupil_names: file {school.pupil_names} not found")
+        if school.pupil_names:
+            try:
+                read_pupil_names(school.pupil_names)
+            except ValueError as exc:
+                problems.append(f"schools[{s}].pupil_names: {exc}")
     resolved, secret_problems = _collect_secrets(settings, base_dir)
     problems += secret_problems + _check_accounts(settings, resolved)
     if problems:

@@ -193,3 +193,28 @@ def test_classifier_settings_name_real_categories(tmp_path, monkeypatch, section
     with pytest.raises(ConfigError) as info:
         parse(section + "\n" + GOOD, path=tmp_path / "c.toml")
     assert expected in str(info.value)
+
+
+def test_a_pupil_name_list_that_cannot_be_read_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    (tmp_path / "pupils.csv").write_bytes(b"\x00\x01\x02binary")
+    text = GOOD.replace('name = "Oakfield Primary School"',
+                        'name = "Oakfield Primary School"\npupil_names = "pupils.csv"')
+    with pytest.raises(ConfigError) as info:
+        parse(text, path=tmp_path / "c.toml")
+    assert str(info.value).startswith("schools[0].pupil_names: ")
+    with pytest.raises(ConfigError, match="schools\\[0\\].pupil_names: .*nope.csv"):
+        parse(text.replace("pupils.csv", "nope.csv"), path=tmp_path / "c.toml")
+
+
+def test_pupil_names_reach_the_classifier(tmp_path, monkeypatch):
+    from monitor.classify import ClassifierCache
+
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    (tmp_path / "pupils.csv").write_text("name\nLily Evans\nTom Baker\n")
+    text = GOOD.replace('name = "Oakfield Primary School"',
+                        'name = "Oakfield Primary School"\npupil_names = "pupils.csv"')
+    config = parse(text, path=tmp_path / "c.toml")
+    classifier = ClassifierCache(config).for_school(config.schools[0])
+    [verdict] = classifier.predict(["well done lily evans in 3B, what a star"])
+    assert "personal_data" in verdict.categories
