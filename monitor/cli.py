@@ -487,6 +487,7 @@ def classify(jsonl: bool, config_path: str | None) -> None:
                 if not isinstance(text, str):
                     raise TypeError
             except (json.JSONDecodeError, KeyError, TypeError):
+                _write_verdicts(classifier, batch)  # what came before is still answered
                 raise Failure(f"line {number}: not a JSON object with a text field") from None
         else:
             text = line
