@@ -56,7 +56,7 @@ class Pattern:
     view: str = "folded"
     # Wrap in whole-word guards; off for patterns that carry their own (phone numbers, "?").
     bounded: bool = True
-    # A quick regex that must find something before the pattern is worth running at all.
+    # A quick regex that must find something in a text before the pattern is worth running on it.
     needs: str = ""
 
 
@@ -214,18 +214,18 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("personal_data", "phone number",
             r"(?<![\d+])(?:\+44 ?\(?0?\)?|0044 ?|\(?0)(?:\d[ \-]?){9,10}(?!\d)|"
             r"(?<![\d+])\+\d{1,3}[ \-]?\d{2,4}(?:[ \-]?\d){6,9}(?!\d)", STRONG, quote=False,
-            view="plain", bounded=False, needs=r"[0-9@]"),
+            view="plain", bounded=False, needs=r"\d"),
     Pattern("personal_data", "e-mail address",
             r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", STRONG, quote=False,
-            view="plain", needs=r"[0-9@]"),
+            view="plain", needs=r"@[a-z0-9-]+\."),
     Pattern("personal_data", "postcode",
             r"(?<![a-z0-9])[a-z]{1,2}\d[a-z\d]? ?\d[abd-hjlnp-uw-z]{2}(?![a-z0-9])", STRONG,
-            quote=False, view="plain", needs=r"[0-9@]"),
+            quote=False, view="plain", needs=r"\d"),
     Pattern("personal_data", "home address",
             r"(?<![\d])\d{1,4}[a-z]?,? (?:[a-z']++ ){1,3}(?:road|rd|street|st|avenue|ave|close|"
             r"lane|ln|drive|crescent|cres|grove|terrace|gardens|mews|walk|rise|way|place|court|"
             r"view|row|square|parade|hill)(?![a-z])|(?:lives?|living|staying) (?:at|on) "
-            r"(?:number |no\.? )?\d{1,4}", STRONG, quote=False, view="plain", needs=r"[0-9@]"),
+            r"(?:number |no\.? )?\d{1,4}", STRONG, quote=False, view="plain", needs=r"\d"),
     # absence ------------------------------------------------------------------------------------
     Pattern("absence", "absence phrase",
             rf"{_ABSENTEE} (?:won't|wont|will not|isn't|isnt|is not|wasn't|wasnt|was not|won't "

@@ -1,12 +1,16 @@
 """The trained model as it runs: hashed tf-idf features -> linear heads, one per category.
 
-Layout (all linear, so prediction is two sparse matrix products):
+Layout (all linear, so prediction is one sparse-dense matrix product):
 
 1. `aux`: one logistic regression per public labelled set (Davidson, HateXplain, TweetEval hate),
    each reading the text features. Their scores summarise what each set means by offensive.
 2. the heads: one logistic regression per category, reading the text features, the `aux` scores
    and the rules' hit columns. Naive-Bayes feature weighting used in training is folded into the
    head's text weights, so it costs nothing here.
+
+The `aux` models are linear in the text features too, so they are folded into the heads' text
+weights when the model is loaded: a head's weight for a column is its own plus what the column
+does through each `aux` score.
 
 Categories no training example covered have `trained` False: their score is the rules' alone.
 """
@@ -19,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
-from classifiers.features import TermCounter, rule_columns, tfidf, word_feature_index
+from classifiers.features import Hashing, TermCounter, Terms, rule_columns, tfidf
 from classifiers.rules import Reading
+
+FORMAT = 2
 
 # Word n-grams that explain nothing to a reader.
 _UNINFORMATIVE = frozenset({"@user", "user", "url", "email", "rt", "amp"})
@@ -41,8 +46,7 @@ _CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
 class TriageModel:
     version: str
     categories: tuple[str, ...]
-    word_hasher: HashingVectorizer
-    char_hasher: HashingVectorizer
+    hashing: Hashing
     idf: np.ndarray  # (n_text,) float32
     aux_names: tuple[str, ...]
     aux_coef: sp.csr_matrix  # (n_aux, n_text)
@@ -55,143 +59,166 @@ class TriageModel:
     thresholds: Mapping[str, float]
 
     def __post_init__(self) -> None:
-        # Dense, column-major text weights make X @ W one fast sparse-dense product. Kept sparse in
-        # the file (most hashed columns are never seen in training), dense in memory.
-        # C order: scipy copies any other layout on every product.
-        self._text_weights = np.ascontiguousarray(self.text_coef.T.toarray(), dtype=np.float32)
-        self._aux_weights_t = np.ascontiguousarray(self.aux_coef.T.toarray(), dtype=np.float32)
-        self._word_features = self.word_hasher.n_features
-        self._counter = TermCounter(self.word_hasher, self.char_hasher)
-        self._columns: dict[str, int] = {}
-
-    def _word_column(self, ngram: str) -> int:
-        """The feature column of a word n-gram worth showing a reader, or -1; remembered, as the
-        same n-grams recur."""
-        column = self._columns.get(ngram)
-        if column is None:
-            if len(self._columns) > 100_000:
-                self._columns.clear()
-            column = word_feature_index(ngram, self._word_features) if _readable(ngram) else -1
-            self._columns[ngram] = column
-        return column
+        n_text = self.hashing.n_features
+        for name, matrix, rows in (("text_coef", self.text_coef, len(self.categories)),
+                                   ("aux_coef", self.aux_coef, len(self.aux_names))):
+            if matrix.shape != (rows, n_text):
+                raise ValueError(f"{name} is {matrix.shape}, expected {(rows, n_text)}")
+        if self.idf.shape != (n_text,):
+            raise ValueError(f"idf has {self.idf.shape[0]} columns, expected {n_text}")
+        # Dense, C-ordered (columns x categories) weights make X @ W one fast sparse-dense
+        # product: scipy copies any other layout on every product. Kept sparse in the file (most
+        # hashed columns are never seen in training), dense in memory.
+        folded = self.text_coef.T.toarray()
+        if len(self.aux_names):
+            folded += self.aux_coef.T @ self.aux_weights.T
+        self._text_weights = np.ascontiguousarray(folded, dtype=np.float32)
+        self._bias = (self.intercept + self.aux_weights @ self.aux_intercept).astype(np.float32)
+        self._word_features = self.hashing.word_features
+        self._counter = TermCounter(self.hashing)
 
     @classmethod
     def from_payload(cls, payload: Mapping, version: str) -> TriageModel:
         thresholds = {str(k): float(v) for k, v in dict(payload["thresholds"]).items()}
         return cls(version=version, categories=tuple(payload["categories"]),
-                   word_hasher=payload["word_hasher"], char_hasher=payload["char_hasher"],
+                   hashing=Hashing.from_payload(payload["hashing"]),
                    idf=np.asarray(payload["idf"], dtype=np.float32),
-                   aux_names=tuple(payload["aux_names"]), aux_coef=payload["aux_coef"],
+                   aux_names=tuple(payload["aux_names"]),
+                   aux_coef=_csr_from(payload["aux_coef"]),
                    aux_intercept=np.asarray(payload["aux_intercept"], dtype=np.float32),
-                   text_coef=payload["text_coef"],
+                   text_coef=_csr_from(payload["text_coef"]),
                    aux_weights=np.asarray(payload["aux_weights"], dtype=np.float32),
                    rule_weights=np.asarray(payload["rule_weights"], dtype=np.float32),
                    intercept=np.asarray(payload["intercept"], dtype=np.float32),
                    trained=np.asarray(payload["trained"], dtype=bool), thresholds=thresholds)
 
     def payload(self) -> dict:
-        """What goes into the model file (everything but the version, which the sidecar holds)."""
+        """What goes into the model file (everything but the version, which the sidecar holds):
+        plain values and numpy arrays only."""
         return {
-            "format": 1, "categories": list(self.categories), "word_hasher": self.word_hasher,
-            "char_hasher": self.char_hasher, "idf": self.idf, "aux_names": list(self.aux_names),
-            "aux_coef": self.aux_coef, "aux_intercept": self.aux_intercept,
-            "text_coef": self.text_coef, "aux_weights": self.aux_weights,
-            "rule_weights": self.rule_weights, "intercept": self.intercept,
-            "trained": self.trained, "thresholds": dict(self.thresholds),
+            "format": FORMAT, "categories": list(self.categories),
+            "hashing": self.hashing.as_payload(), "idf": self.idf,
+            "aux_names": list(self.aux_names), "aux_coef": _csr_to(self.aux_coef),
+            "aux_intercept": self.aux_intercept, "text_coef": _csr_to(self.text_coef),
+            "aux_weights": self.aux_weights, "rule_weights": self.rule_weights,
+            "intercept": self.intercept, "trained": self.trained,
+            "thresholds": {k: float(v) for k, v in self.thresholds.items()},
         }
 
-    def features(self, readings: Sequence[Reading]) -> tuple[sp.csr_matrix, list[list[str]]]:
-        """tf-idf rows, and each text's word n-grams (for explanations)."""
-        counts, word_ngrams = self._counter.counts([r.folded for r in readings])
-        return tfidf(counts, self.idf), word_ngrams
+    def features(self, readings: Sequence[Reading]) -> tuple[sp.csr_matrix, Terms]:
+        """tf-idf rows, and the n-grams behind them (for explanations)."""
+        terms = self._counter.counts([r.folded for r in readings])
+        return tfidf(terms.counts, self.idf), terms
 
     def score(self, readings: Sequence[Reading]) -> tuple[np.ndarray, Explanations]:
         """Probabilities (rows: texts, columns: `CATEGORIES`) and the means to say which word
         n-grams pushed a text's score for a category up the most."""
-        text, word_ngrams = self.features(readings)
-        aux = text @ self._aux_weights_t + self.aux_intercept
+        text, terms = self.features(readings)
         rules = rule_columns(readings)
-        logits = (text @ self._text_weights + aux @ self.aux_weights.T
-                  + rules @ self.rule_weights.T + self.intercept)
+        logits = text @ self._text_weights + rules @ self.rule_weights.T + self._bias
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
         # Untrained heads: the rules decide (the strongest hit's strength).
         for j in np.flatnonzero(~self.trained):
             category = self.categories[j]
             probabilities[:, j] = [r.strength(category) for r in readings]
-        return probabilities, Explanations(self, text, word_ngrams)
+        return probabilities, Explanations(self, text, terms)
+
+
+def _csr_to(matrix: sp.csr_matrix) -> dict:
+    matrix = sp.csr_matrix(matrix)
+    return {"data": matrix.data.astype(np.float32), "indices": matrix.indices.astype(np.int32),
+            "indptr": matrix.indptr.astype(np.int64), "shape": [int(n) for n in matrix.shape]}
+
+
+def _csr_from(stored: Mapping) -> sp.csr_matrix:
+    rows, columns = (int(n) for n in stored["shape"])
+    matrix = sp.csr_matrix((np.asarray(stored["data"], dtype=np.float32),
+                            np.asarray(stored["indices"], dtype=np.int32),
+                            np.asarray(stored["indptr"], dtype=np.int64)), shape=(rows, columns))
+    matrix.check_format(full_check=True)
+    return matrix
 
 
 class Explanations:
-    """The word n-grams behind a batch's scores, worked out only for the texts asked about.
+    """The word n-grams behind a batch's scores, worked out only for the texts and categories
+    asked about.
 
-    A text's word columns and their tf-idf values are in its feature row, so the pushes of every
-    column come from one vector product; only the few columns that pushed most need naming,
-    which means hashing the text's n-grams until each of them is found, once per text for all
-    the categories asked about.
+    A text's word columns and their tf-idf values are in its feature row, so what each column
+    pushed is a product; the column of every word n-gram is known from counting them, so the
+    columns worth looking at are those a readable n-gram of the text landed in, each named by
+    the first such n-gram. All of it is done with array operations over the batch.
     """
 
-    # Candidate columns looked at per category: more than asked for, as some name only a
-    # function word and some are said already by a longer phrase.
+    # Candidate n-grams kept per (text, category): more than asked for, as some are said already
+    # by a longer phrase.
     CANDIDATES = 8
 
-    def __init__(self, model: TriageModel, text: sp.csr_matrix,
-                 word_ngrams: Sequence[list[str]]) -> None:
+    def __init__(self, model: TriageModel, text: sp.csr_matrix, terms: Terms) -> None:
         self.model = model
         self.text = text
-        self.word_ngrams = word_ngrams
-        self._top: dict[tuple[int, int], list[int]] = {}
-        self._named: dict[int, dict[int, str | None]] = {}
+        self.terms = terms
+        # (text, category) -> its candidate n-grams (indices into `terms`), best first
+        self._candidates: dict[tuple[int, int], list[int]] = {}
+        self._nameable: tuple[np.ndarray, ...] | None = None
 
     def prepare(self, flags: np.ndarray) -> None:
-        """Name the columns behind every flagged (text, category) in `flags` (texts x
-        categories, bool) in one pass over each text's n-grams."""
-        for row in np.flatnonzero(flags.any(axis=1)):
-            categories = np.flatnonzero(flags[row] & self.model.trained)
-            self._name(int(row), [self._candidates(int(row), int(j)) for j in categories])
+        """Work out the phrases behind every flagged (text, category) in `flags` (texts x
+        categories, bool), one category at a time over all its texts."""
+        for j in np.flatnonzero(self.model.trained & flags.any(axis=0)):
+            self._work_out(np.flatnonzero(flags[:, j]), int(j))
 
-    def _candidates(self, row: int, j: int) -> list[int]:
-        found = self._top.get((row, j))
-        if found is None:
-            model = self.model
-            lo, hi = self.text.indptr[row], self.text.indptr[row + 1]
-            columns = self.text.indices[lo:hi]
-            words = columns < model._word_features
-            columns = columns[words]
-            pushes = self.text.data[lo:hi][words] * model._text_weights[columns, j]
-            order = np.argsort(-pushes, kind="stable")[:self.CANDIDATES]
-            found = self._top[(row, j)] = [int(columns[i]) for i in order if pushes[i] > 0]
-        return found
+    def _pairs(self) -> tuple[np.ndarray, ...]:
+        """Every (text, word column) a readable n-gram landed in, sorted by text then column:
+        rows, columns, the first readable n-gram there, and the column's tf-idf value in the
+        row before the row is scaled to unit length (which changes no order and no sign)."""
+        if self._nameable is None:
+            terms = self.terms
+            readable = _readable_ngrams(terms)
+            text_of = np.repeat(np.arange(len(terms.offsets) - 1), np.diff(terms.offsets))
+            width = np.int64(self.model._word_features)
+            keys = text_of * width + terms.columns
+            # Grouped by (text, column), readable n-grams first, each in text order.
+            order = np.lexsort((np.arange(len(keys)), ~readable, keys))
+            starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]]) \
+                if len(keys) else np.zeros(0, dtype=np.int64)
+            counts = np.diff(np.r_[starts, len(keys)])
+            first = order[starts]
+            named = readable[first]
+            first, counts = first[named], counts[named]
+            columns = terms.columns[first]
+            values = (1.0 + np.log(counts)) * self.model.idf[columns]
+            self._nameable = text_of[first], columns, first, values.astype(np.float32)
+        return self._nameable
 
-    def _name(self, row: int, candidate_lists: list[list[int]]) -> dict[int, str | None]:
-        named = self._named.setdefault(row, {})
-        wanted = {c for candidates in candidate_lists for c in candidates} - set(named)
-        if wanted:
-            column_of = self.model._word_column
-            known = self.model._columns
-            for ngram in self.word_ngrams[row]:
-                column = known.get(ngram)
-                if column is None:
-                    column = column_of(ngram)
-                if column in wanted:
-                    named[column] = ngram
-                    wanted.discard(column)
-                    if not wanted:
-                        break
-            # Columns only function words or punctuation hash to: never look for them again.
-            named.update(dict.fromkeys(wanted))
-        return named
+    def _work_out(self, rows: np.ndarray, j: int) -> None:
+        chosen = np.zeros(self.text.shape[0], dtype=bool)
+        chosen[rows] = True
+        pair_rows, columns, ngrams, values = self._pairs()
+        pushes = values * self.model._text_weights[columns, j]
+        keep = chosen[pair_rows] & (pushes > 0)
+        pair_rows, columns, ngrams, pushes = (a[keep] for a in (pair_rows, columns, ngrams,
+                                                                 pushes))
+        # Biggest push first; ties in column order.
+        order = np.lexsort((columns, -pushes, pair_rows))
+        pair_rows, ngrams = pair_rows[order], ngrams[order]
+        starts = np.searchsorted(pair_rows, rows)
+        ends = np.minimum(np.searchsorted(pair_rows, rows, side="right"),
+                          starts + self.CANDIDATES)
+        ngrams = ngrams.tolist()
+        for row, lo, hi in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            self._candidates[(row, j)] = ngrams[lo:hi]
 
     def __call__(self, row: int, category: str, k: int) -> list[str]:
         j = self.model.categories.index(category)
         if not self.model.trained[j]:
             return []
-        top = self._candidates(row, j)
-        named = self._name(row, [top])
+        if (row, j) not in self._candidates:
+            self._work_out(np.array([row]), j)
         chosen: list[str] = []
-        for column in top:
-            ngram = named.get(column)
+        for index in self._candidates[(row, j)]:
+            ngram = self.terms.ngram(index)
             # "you twat" already says what "twat" would.
-            if ngram is None or any(ngram in c.split() or c in ngram.split() for c in chosen):
+            if any(ngram in c.split() or c in ngram.split() for c in chosen):
                 continue
             chosen.append(ngram)
             if len(chosen) == k:
@@ -199,7 +226,33 @@ class Explanations:
         return chosen
 
 
-def _readable(ngram: str) -> bool:
-    if ngram in _UNINFORMATIVE:
-        return False
-    return any(_CONTENT_WORD.fullmatch(w) and w not in _FUNCTION_WORDS for w in ngram.split())
+class _ContentWords(dict):
+    """token -> whether it is a word worth showing a reader; filled as tokens are met."""
+
+    def __missing__(self, token: str) -> bool:
+        if len(self) > 200_000:
+            self.clear()
+        content = self[token] = bool(_CONTENT_WORD.fullmatch(token)) \
+            and token not in _FUNCTION_WORDS
+        return content
+
+
+_CONTENT = _ContentWords()
+
+
+def _readable_ngrams(terms: Terms) -> np.ndarray:
+    """Per word n-gram of `terms`: has it a word of three letters or more that is not a
+    function word (and is it not a placeholder such as "url")?"""
+    content = np.fromiter(map(_CONTENT.__getitem__, terms.tokens), dtype=bool,
+                          count=len(terms.tokens))
+    placeholder = np.fromiter(map(_UNINFORMATIVE.__contains__, terms.tokens), dtype=bool,
+                              count=len(terms.tokens))
+    readable = np.zeros(len(terms.first), dtype=bool)
+    for n in np.unique(terms.size).tolist():
+        at = np.flatnonzero(terms.size == n)
+        first = terms.first[at]
+        hit = content[first] & ~placeholder[first] if n == 1 else np.zeros(len(at), dtype=bool)
+        for i in range(n if n > 1 else 0):
+            hit |= content[first + i]
+        readable[at] = hit
+    return readable

@@ -1,9 +1,14 @@
 """The model file: saved with skops beside a JSON sidecar, and checked before it is used.
 
-`triage.skops` holds the model's arrays and its two scikit-learn feature hashers; skops reads it
-back without unpickling, and only the types named in `TRUSTED_TYPES` beyond skops' own safe
-defaults. `triage.json` says what the file is: version, the sha256 of the model file and of every
-training file, the scikit-learn version that wrote it, thresholds and evaluation figures.
+`triage.skops` is a skops file holding plain values (strings, numbers, lists, dicts) and numpy
+arrays only: the weights, the idf, and the hashing settings. It is read back without unpickling
+and without any object construction: `read_payload` walks the skops schema and accepts only those
+node types (arrays through `numpy.load(allow_pickle=False)`); anything else is refused as outside
+the trusted list. Reading it this way also keeps scikit-learn and skops out of `hallmonitor
+classify`, whose start-up they would otherwise dominate. `model_info` also asks skops itself
+whether the file holds untrusted types. `triage.json` says what the file is: version, the sha256
+of the model file and of every training file, the scikit-learn version that fitted it,
+thresholds and evaluation figures.
 
 Loading refuses, with a `ModelError` that says why: a missing sidecar, a model file whose hash
 is not the one recorded, a file written by another major version of scikit-learn, or any type
@@ -13,19 +18,22 @@ outside the trusted list.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import zipfile
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from os import PathLike
 from pathlib import Path
-
-import sklearn
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_PATH = MODEL_DIR / "triage.skops"
 
-# Beyond skops' defaults (builtins, numpy arrays and dtypes, scikit-learn estimators): the sparse
-# weight matrices.
-TRUSTED_TYPES = ("scipy.sparse._csr.csr_matrix",)
-FORMAT = 1
+# All a model file may hold: dicts with string keys, lists, JSON scalars (strings, numbers,
+# booleans, null) and numpy arrays of plain dtypes.
+TRUSTED_TYPES = ("builtins.dict", "builtins.list", "builtins.str", "builtins.int",
+                 "builtins.float", "builtins.bool", "builtins.NoneType", "numpy.ndarray")
+FORMAT = 2
 
 
 class ModelError(Exception):
@@ -44,20 +52,28 @@ def sha256_file(path: str | PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def sklearn_version() -> str:
+    """The installed scikit-learn's version, without importing it (classifying never needs it)."""
+    try:
+        return package_version("scikit-learn")
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def save_model(model, path: str | PathLike[str], metadata: dict) -> dict:
     """Write `model` (a `TriageModel`) and its sidecar; returns the sidecar's content."""
     import skops.io as sio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model.payload(), path, compression=8)  # zipfile.ZIP_DEFLATED
+    sio.dump(model.payload(), path, compression=zipfile.ZIP_DEFLATED)
     sidecar = {
         **metadata,
         "format": FORMAT,
         "version": model.version,
         "model_file": path.name,
         "model_sha256": sha256_file(path),
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": sklearn_version(),
         "thresholds": dict(model.thresholds),
     }
     sidecar_path(path).write_text(json.dumps(sidecar, indent=2, sort_keys=False) + "\n",
@@ -80,10 +96,43 @@ def read_sidecar(path: str | PathLike[str] = MODEL_PATH) -> dict:
     return sidecar
 
 
+class _Untrusted(Exception):
+    pass
+
+
+def read_payload(path: str | PathLike[str]) -> object:
+    """The content of a skops file made of `TRUSTED_TYPES` only. Raises `_Untrusted` naming the
+    first other type met (no object of any other type is ever made); other exceptions for a
+    damaged file."""
+    with zipfile.ZipFile(path) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        return _node(schema, archive)
+
+
+def _node(node: dict, archive: zipfile.ZipFile) -> object:
+    loader = node.get("__loader__")
+    kind = f"{node.get('__module__')}.{node.get('__class__')}"
+    if loader == "JsonNode" and node.get("is_json") is True:
+        value = json.loads(node["content"])
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+    elif loader == "DictNode" and kind == "builtins.dict":
+        if any((k.get("__loader__"), k.get("__module__"), k.get("__class__"))
+               != ("TypeNode", "builtins", "str") for k in node["key_types"]["content"]):
+            raise _Untrusted("a dict key that is not a string")
+        return {str(key): _node(value, archive) for key, value in node["content"].items()}
+    elif loader == "ListNode" and kind == "builtins.list":
+        return [_node(item, archive) for item in node["content"]]
+    elif loader == "NdArrayNode" and kind == "numpy.ndarray" and node.get("type") == "numpy":
+        import numpy as np
+
+        with archive.open(node["file"]) as handle:
+            return np.load(io.BytesIO(handle.read()), allow_pickle=False)
+    raise _Untrusted(kind)
+
+
 def load_model(path: str | PathLike[str] = MODEL_PATH):
     """The checked `TriageModel` stored at `path`. Raises ModelError when a check fails."""
-    import skops.io as sio
-
     from classifiers.base import CATEGORIES
     from classifiers.model import TriageModel
 
@@ -96,29 +145,26 @@ def load_model(path: str | PathLike[str] = MODEL_PATH):
     if actual != sidecar["model_sha256"]:
         raise ModelError(f"{path}: sha256 {actual[:12]}… does not match the sidecar's "
                          f"{str(sidecar['model_sha256'])[:12]}…; the file was changed or damaged")
-    written_by = str(sidecar["sklearn_version"])
-    if written_by.split(".")[0] != sklearn.__version__.split(".")[0]:
+    written_by, installed = str(sidecar["sklearn_version"]), sklearn_version()
+    if written_by.split(".")[0] != installed.split(".")[0]:
         raise ModelError(f"{path}: written by scikit-learn {written_by}, this is "
-                         f"{sklearn.__version__}; retrain with `hallmonitor model train`")
+                         f"{installed}; retrain with `hallmonitor model train`")
     try:
-        untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
-        if untrusted:
-            raise ModelError(f"{path}: contains types outside the trusted list: "
-                             f"{', '.join(untrusted)}")
-        payload = sio.load(path, trusted=list(TRUSTED_TYPES))
-    except ModelError:
-        raise
+        payload = read_payload(path)
+    except _Untrusted as exc:
+        raise ModelError(f"{path}: contains types outside the trusted list: {exc}") from None
     except Exception as exc:  # a corrupt zip or schema: all mean "cannot use this file"
         raise ModelError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") \
             from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a triage model of format {FORMAT}")
+        raise ModelError(f"{path}: not a triage model of format {FORMAT}; retrain with "
+                         f"`hallmonitor model train`")
     if tuple(payload.get("categories", ())) != CATEGORIES:
         raise ModelError(f"{path}: trained for categories {payload.get('categories')}, "
                          f"this version has {list(CATEGORIES)}")
     try:
         return TriageModel.from_payload(payload, version=str(sidecar["version"]))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelError(f"{path}: incomplete model ({type(exc).__name__}: {exc})") from None
 
 
@@ -131,7 +177,7 @@ def load_shipped_model():
 
 def model_info(path: str | PathLike[str] = MODEL_PATH) -> dict:
     """What `hallmonitor model info` prints: the sidecar plus the file's size and whether it
-    passes its checks."""
+    passes its checks (ours, and skops' own list of the untrusted types in it)."""
     path = Path(path)
     if not path.exists():
         return {"model_file": str(path), "present": False,
@@ -140,10 +186,14 @@ def model_info(path: str | PathLike[str] = MODEL_PATH) -> dict:
     info["model_file"] = str(path)
     info["present"] = True
     info["file_size_bytes"] = path.stat().st_size
-    info["installed_sklearn_version"] = sklearn.__version__
+    info["installed_sklearn_version"] = sklearn_version()
     try:
         load_model(path)
-        info["checks"] = "ok"
+        import skops.io as sio
+
+        untrusted = sio.get_untrusted_types(file=path)
+        info["checks"] = "ok" if not untrusted else \
+            f"failed: skops finds untrusted types: {', '.join(untrusted)}"
     except ModelError as exc:
         info["checks"] = f"failed: {exc}"
     return info

@@ -66,7 +66,7 @@ class _Scanner:
     view: str
     scrubbed: bool
     bounded: bool  # the subject gets a leading space; matches start after one non-word char
-    needs: re.Pattern[str] | None  # skip the scan when this finds nothing
+    needs: re.Pattern[str] | None  # scan only the texts in which this finds something
     regex: re.Pattern[str]
 
 
@@ -145,19 +145,27 @@ class Rules:
         scrubbed = [self._allow_re.sub(ALLOWED_MARK, f) for f in folded] \
             if self._allow_re is not None else folded
         views = {("plain", False): plains, ("folded", False): folded, ("folded", True): scrubbed}
-        joined: dict[tuple[str, bool], tuple[str, list[int]]] = {}
+        # (view, scrubbed, needs) -> the texts worth scanning joined, where each starts, its row
+        joined: dict[tuple[str, bool, re.Pattern[str] | None],
+                     tuple[str, list[int], list[int]]] = {}
         hits: list[dict[tuple[str, str], Hit]] = [{} for _ in plains]
         for scanner in self._scanners:
-            key = (scanner.view, scanner.scrubbed)
+            key = (scanner.view, scanner.scrubbed, scanner.needs)
             if key not in joined:
-                joined[key] = _join(views[key])
-            batch, starts = joined[key]
-            if scanner.needs is not None and not scanner.needs.search(batch):
+                texts_of_view = views[key[:2]]
+                if scanner.needs is None:
+                    rows = list(range(len(texts_of_view)))
+                else:
+                    search = scanner.needs.search
+                    rows = [i for i, t in enumerate(texts_of_view) if search(t)]
+                joined[key] = (*_join([texts_of_view[i] for i in rows]), rows)
+            batch, starts, rows = joined[key]
+            if not rows:
                 continue
             for match in scanner.regex.finditer(batch):
                 name = match.lastgroup or ""
                 # By its last character: a match may begin on the newline before its text.
-                row = bisect.bisect_right(starts, match.end(name) - 1) - 1
+                row = rows[bisect.bisect_right(starts, match.end(name) - 1) - 1]
                 source = self._sources[name]
                 hit = Hit(source.category, _reason(source, match.group(name)), source.strength)
                 hits[row].setdefault((hit.category, hit.reason), hit)

@@ -46,7 +46,7 @@ from classifiers.datasets import (
     shared_data_dir,
 )
 from classifiers.evaluation import Report, evaluate_examples
-from classifiers.features import TermCounter, char_hasher, rule_columns, tfidf, word_hasher
+from classifiers.features import Hashing, TermCounter, rule_columns, tfidf
 from classifiers.lexicon import LEXICON_VERSION
 from classifiers.model import TriageModel
 from classifiers.model_file import MODEL_PATH, save_model, sha256_file
@@ -132,13 +132,13 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
         raise ValueError(f"no training data: nothing in {data_dir} nor {school_dir}")
 
     rules = Rules()
-    words, chars = word_hasher(), char_hasher()
-    counter = TermCounter(words, chars)
+    hashing = Hashing()
+    counter = TermCounter(hashing)
 
     def corpus(name: str, path: Path) -> Corpus:
         examples = read_labelled(path)
         readings = rules.read_all([e.text for e in examples])
-        return Corpus(name, examples, readings, counter.counts([r.folded for r in readings])[0])
+        return Corpus(name, examples, readings, counter.counts([r.folded for r in readings]).counts)
 
     log("reading and featurising...")
     train_sets = {name: corpus(name, path) for name, path in files["train"].items()}
@@ -179,7 +179,7 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
         .encode()).hexdigest()
     model = TriageModel(
         version="",
-        categories=CATEGORIES, word_hasher=words, char_hasher=chars,
+        categories=CATEGORIES, hashing=hashing,
         idf=idf.astype(np.float32), aux_names=aux_names, aux_coef=aux_coef,
         aux_intercept=aux_intercept, text_coef=sp.vstack(text_rows, format="csr"),
         aux_weights=np.vstack(aux_weights).astype(np.float32) if aux_names

@@ -99,3 +99,51 @@ def test_info_reports_a_failed_check_instead_of_raising(model_copy):
 def test_info_says_when_no_model_is_shipped(tmp_path):
     info = model_info(tmp_path / "triage.skops")
     assert info["present"] is False
+
+
+def test_the_file_reads_the_same_without_skops(model_copy):
+    import numpy as np
+
+    from classifiers.model_file import read_payload
+
+    ours = read_payload(model_copy)
+    theirs = sio.load(model_copy, trusted=[])
+    assert sio.get_untrusted_types(file=model_copy) == []
+
+    def same(a, b) -> bool:
+        if isinstance(a, dict):
+            return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k])
+                                                                         for k in a)
+        if isinstance(a, list):
+            return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
+        if isinstance(a, np.ndarray):
+            return a.dtype == b.dtype and np.array_equal(a, b)
+        return type(a) is type(b) and a == b
+
+    assert same(ours, theirs)
+
+
+def test_a_payload_with_an_object_array_is_refused(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "objects.skops"
+    sio.dump({"format": 2, "idf": np.array([object()], dtype=object)}, path)
+    sidecar_path(path).write_text(json.dumps({
+        "version": "x", "model_sha256": sha256_file(path),
+        "sklearn_version": __import__("sklearn").__version__}))
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
+def test_classifying_imports_neither_scikit_learn_nor_skops():
+    import subprocess
+    import sys
+
+    code = ("import sys; from classifiers import load_classifier; "
+            "v = load_classifier().predict(['you absolute idiot', 'lovely day']); "
+            "assert v[0].categories; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skops')))")
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=root)
+    assert result.stdout.strip() == "[]"
