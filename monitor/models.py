@@ -107,6 +107,8 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("platform", "external_id", name="uq_item_platform_external_id"),
         Index("ix_item_school_created", "school_id", "created_at"),
+        # Repeat offenders are looked up by author on every page.
+        Index("ix_item_platform_author", "platform", "author_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
