@@ -217,10 +217,12 @@ class Pipeline:
             })
         dialect = session.get_bind().dialect.name
         insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-        statement = (insert(models.Item).values(rows)
+        # One cached statement run over all rows: a multi-row VALUES would be compiled anew for
+        # every page.
+        statement = (insert(models.Item)
                      .on_conflict_do_nothing(index_elements=["platform", "external_id"])
                      .returning(models.Item.id))
-        ids = list(session.scalars(statement))
+        ids = list(session.scalars(statement, rows))
         if not ids:
             return []
         return list(session.scalars(
