@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Bump when the lists change: it is part of every verdict's model version.
-LEXICON_VERSION = "2"
+LEXICON_VERSION = "3"
 
 STRONG = 1.0
 MEDIUM = 0.7
@@ -157,6 +157,15 @@ PATTERNS: tuple[Pattern, ...] = (
             r"(?:you|they|he|she) (?:won't|will not|wont) (?:be|feel) safe|"
             r"(?:burn|torch) (?:your|his|her|their) (?:house|car)|kys|kill yourself|"
             r"go (?:and )?die|drink bleach", STRONG),
+    # British idioms of violence against someone: "wants her face rearranging", "kick his head in",
+    # "put him in hospital".
+    Pattern("threat", "violence idiom",
+            r"rearrang(?:e|es|ed|ing) (?:your|his|her|their|ur|ya) (?:face|teeth)|"
+            r"(?:face|faces|teeth) (?:rearranging|rearranged)|"
+            r"(?:kick|kicking|smash|smashing|cave|knock) (?:your|his|her|their|ur|ya) "
+            r"(?:head|face|teeth) in|"
+            rf"{_I_WILL} (?:\w++ )?(?:put|send) (?:you|him|her|them|u) (?:in|into) (?:hospital|a&e|"
+            r"intensive care|a wheelchair)", STRONG),
     # safeguarding ---------------------------------------------------------------------------------
     Pattern("safeguarding", "disclosure",
             rf"{_ADULT} (?:hits|hit|beats|beat|punches|punched|kicks|kicked|touches|touched|"

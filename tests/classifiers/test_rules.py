@@ -50,6 +50,9 @@ FINDS = [
     ("watch your back Mr Collins", "threat"),
     ("gonna burn the school down", "threat"),
     ("hope your kids get hurt", "threat"),
+    ("that teacher wants her face rearranging", "threat"),
+    ("I'll kick his head in after school", "threat"),
+    ("im gonna put him in hospital", "threat"),
     # safeguarding
     ("my stepdad hits me when mum is out", "safeguarding"),
     ("i want to kill myself", "safeguarding"),
@@ -129,6 +132,10 @@ MISSES = [
     ("How dare they do that", "question"),
     ("Well done everybody", "disparaging"),
     ("Hit the ball into the net", "safeguarding"),
+    ("rearranging the furniture in reception", "threat"),
+    ("the GP put him in hospital overnight", "threat"),
+    ("some lads kicked his head in at the park", "threat"),  # a report, not a threat
+    ("phone number for the office is 0113 496 0000", "question"),
 ]
 
 
