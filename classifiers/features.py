@@ -29,6 +29,14 @@ CHAR_NGRAMS = (2, 5)
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 # A rule column saturates here: five swear words are not five times the evidence of one.
 RULE_CAP = 2.0
+# How much a text says, as columns a head can weigh: its number of words (runs of letters, not
+# counting the placeholders for handles, links and e-mail addresses) in bins of at most 2, 3 to
+# 5 and 6 to 10; longer texts have none set. tf-idf rows all have unit length, so a two-word reply
+# puts its whole weight on a handful of n-grams and can score as high as a paragraph of menace;
+# these columns let each head learn how much a short text can say about it.
+LENGTH_BINS = (2, 5, 10)
+_PLACEHOLDERS = re.compile(r"@user|(?<![\w@])(?:url|email)(?!\w)")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -338,6 +346,22 @@ def tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     norms[norms == 0.0] = 1.0
     weighted.data = (weighted.data / norms[rows]).astype(np.float32)
     return weighted
+
+
+def word_counts(readings: Sequence[Reading]) -> np.ndarray:
+    """Each text's number of words of its own (runs of letters, placeholders aside)."""
+    return np.fromiter((len(_WORD.findall(_PLACEHOLDERS.sub(" ", r.folded))) for r in readings),
+                       dtype=np.int64, count=len(readings))
+
+
+def length_columns(words: np.ndarray, bins: Sequence[int] = LENGTH_BINS) -> np.ndarray:
+    """One-hot word-count bins (see LENGTH_BINS) for texts of `words` words."""
+    columns = np.zeros((len(words), len(bins)), dtype=np.float32)
+    low = 0
+    for k, high in enumerate(bins):
+        columns[:, k] = (words > low) & (words <= high)
+        low = high
+    return columns
 
 
 def rule_columns(readings: Sequence[Reading]) -> np.ndarray:

@@ -4,15 +4,16 @@ Layout (all linear, so prediction is one sparse-dense matrix product):
 
 1. `aux`: one logistic regression per public labelled set (Davidson, HateXplain, TweetEval hate),
    each reading the text features. Their scores summarise what each set means by offensive.
-2. the heads: one logistic regression per category, reading the text features, the `aux` scores
-   and the rules' hit columns. Naive-Bayes feature weighting used in training is folded into the
-   head's text weights, so it costs nothing here.
+2. the heads: one logistic regression per category, reading the text features, the `aux` scores,
+   the rules' hit columns and the text's length in words (in bins). Naive-Bayes feature weighting
+   used in training is folded into the head's text weights, so it costs nothing here.
 
 The `aux` models are linear in the text features too, so they are folded into the heads' text
 weights when the model is loaded: a head's weight for a column is its own plus what the column
 does through each `aux` score.
 
-Categories no training example covered have `trained` False: their score is the rules' alone.
+A text with no words of its own gets no model score (see SCORED_WITHOUT_WORDS). Categories no
+training example covered have `trained` False: their score is the rules' alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from classifiers.features import Hashing, TermCounter, Terms, rule_columns, tfidf
+from classifiers.features import (
+    LENGTH_BINS,
+    Hashing,
+    TermCounter,
+    Terms,
+    length_columns,
+    rule_columns,
+    tfidf,
+    word_counts,
+)
 from classifiers.rules import Reading
 
 FORMAT = 2
@@ -40,6 +50,12 @@ _FUNCTION_WORDS = frozenset((
 ))
 # An n-gram worth showing has a word of three letters or more that is not a function word.
 _CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
+# A text with no words of its own (no letters outside the placeholders for handles, links and
+# e-mail addresses) gives the heads nothing to weigh: their score would be little more than the
+# head's intercept, which class weighting puts far above what a comment nobody can read deserves
+# ("👍", "⛄⛄⛄", "??", "6-0!"). Such texts get a model score of 0, except praise: applause and
+# hearts are how people praise.
+SCORED_WITHOUT_WORDS = frozenset({"praise"})
 
 
 @dataclass
@@ -57,8 +73,14 @@ class TriageModel:
     intercept: np.ndarray  # (n_categories,)
     trained: np.ndarray  # (n_categories,) bool
     thresholds: Mapping[str, float]
+    # (n_categories, len(length_bins)): what a text's word count says (see features.LENGTH_BINS)
+    length_weights: np.ndarray | None = None
+    length_bins: tuple[int, ...] = LENGTH_BINS
 
     def __post_init__(self) -> None:
+        if self.length_weights is None:
+            self.length_weights = np.zeros((len(self.categories), len(self.length_bins)),
+                                           dtype=np.float32)
         n_text = self.hashing.n_features
         for name, matrix, rows in (("text_coef", self.text_coef, len(self.categories)),
                                    ("aux_coef", self.aux_coef, len(self.aux_names))):
@@ -76,6 +98,8 @@ class TriageModel:
         self._bias = (self.intercept + self.aux_weights @ self.aux_intercept).astype(np.float32)
         self._word_features = self.hashing.word_features
         self._counter = TermCounter(self.hashing)
+        self._kept_without_words = np.array([c in SCORED_WITHOUT_WORDS
+                                             for c in self.categories], dtype=np.float32)
 
     @classmethod
     def from_payload(cls, payload: Mapping, version: str) -> TriageModel:
@@ -90,7 +114,9 @@ class TriageModel:
                    aux_weights=np.asarray(payload["aux_weights"], dtype=np.float32),
                    rule_weights=np.asarray(payload["rule_weights"], dtype=np.float32),
                    intercept=np.asarray(payload["intercept"], dtype=np.float32),
-                   trained=np.asarray(payload["trained"], dtype=bool), thresholds=thresholds)
+                   trained=np.asarray(payload["trained"], dtype=bool), thresholds=thresholds,
+                   length_weights=np.asarray(payload["length_weights"], dtype=np.float32),
+                   length_bins=tuple(int(b) for b in payload["length_bins"]))
 
     def payload(self) -> dict:
         """What goes into the model file (everything but the version, which the sidecar holds):
@@ -103,6 +129,7 @@ class TriageModel:
             "aux_weights": self.aux_weights, "rule_weights": self.rule_weights,
             "intercept": self.intercept, "trained": self.trained,
             "thresholds": {k: float(v) for k, v in self.thresholds.items()},
+            "length_weights": self.length_weights, "length_bins": list(self.length_bins),
         }
 
     def features(self, readings: Sequence[Reading]) -> tuple[sp.csr_matrix, Terms]:
@@ -115,8 +142,13 @@ class TriageModel:
         n-grams pushed a text's score for a category up the most."""
         text, terms = self.features(readings)
         rules = rule_columns(readings)
-        logits = text @ self._text_weights + rules @ self.rule_weights.T + self._bias
+        words = word_counts(readings)
+        logits = (text @ self._text_weights + rules @ self.rule_weights.T
+                  + length_columns(words, self.length_bins) @ self.length_weights.T + self._bias)
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        wordless = words == 0
+        if wordless.any():
+            probabilities[wordless] *= self._kept_without_words
         # Untrained heads: the rules decide (the strongest hit's strength).
         for j in np.flatnonzero(~self.trained):
             category = self.categories[j]

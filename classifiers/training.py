@@ -9,18 +9,24 @@ Data (train splits to fit, val splits to choose thresholds; test splits only for
 - the school-context examples in classifiers/data (school_train.jsonl, school_val.jsonl), which
   teach every category, including the offensive ones in a school page's sense.
 
-Each head is a logistic regression over Naive-Bayes-weighted tf-idf features (NB-LR), plus the
-auxiliary scores and the rules' hit columns. The auxiliary scores a head sees for a set's own rows
-are out-of-fold, so no head learns to trust a model on data it has memorised.
+Each head is a logistic regression over the tf-idf features, plus the auxiliary scores, the
+rules' hit columns and (for the heads only school examples teach) the text's length in words. The
+heads the public sets teach weigh the text features Naive-Bayes fashion first (NB-LR), which suits
+tens of thousands of tweets; most others, taught by a few hundred school examples, do better
+without it: the NB ratio of an n-gram seen in a single threat and nowhere else is so large that
+the head learns that threat by heart and flags whatever shares its n-grams (see NB_HEADS). The
+auxiliary scores a head sees for a set's own rows are out-of-fold, so no head learns to trust a
+model on data it has memorised.
 
-Thresholds are chosen on validation data, by F1, or by F2 for threat and safeguarding (recall
-counts double: a missed disclosure costs far more than a false alarm).
+Thresholds are chosen on validation data, by F1, or, for threat and safeguarding, against a
+realistic share of harmless text with a floor on recall (see URGENT below).
 
 Reproducible: fixed seeds, and the sha256 of every file read is printed and stored.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +52,15 @@ from classifiers.datasets import (
     shared_data_dir,
 )
 from classifiers.evaluation import Report, evaluate_examples
-from classifiers.features import Hashing, TermCounter, rule_columns, tfidf
+from classifiers.features import (
+    LENGTH_BINS,
+    Hashing,
+    TermCounter,
+    length_columns,
+    rule_columns,
+    tfidf,
+    word_counts,
+)
 from classifiers.lexicon import LEXICON_VERSION
 from classifiers.model import TriageModel
 from classifiers.model_file import MODEL_PATH, save_model, sha256_file
@@ -67,23 +81,52 @@ AUX_SETS = ("davidson", "hatexplain", "tweeteval_hate")
 AUX_SCALE = 0.3
 OUT_OF_FOLD_SPLITS = 3
 # Regularisation (inverse strength) of the logistic regressions: chosen on TweetEval val for the
-# heads the public sets teach, on the school val file for the others (a few hundred examples
-# need a firmer hand).
+# heads the public sets teach, on the school val file for the others.
 C = 2.0
-C_SCHOOL = 2.0
+C_SCHOOL = 4.0
 # How much a hand-written school example counts: three times a public negative sample in the
 # heads only school examples teach; in the heads the public sets also teach, as much as a tweet
 # for abusive (more tips it away from the public sense of offensive, which the public figures
 # measure) and three times for hateful (criticism of a school must not read as hate).
 SCHOOL_WEIGHT = 3.0
 SCHOOL_WEIGHTS = {"abusive": 1.0, "hateful": 3.0}
+# The heads the public sets teach (besides the school examples).
+PUBLIC_HEADS = ("abusive", "hateful")
+# The heads whose text features are weighed Naive-Bayes fashion (see the top of this file): the
+# public ones, and question, whose wording ("is the", "what time", "?") is shared by so many
+# examples that the ratios stay moderate (best F1 on the school validation file 0.90 with, 0.87
+# without; every other school head does as well or better without).
+NB_HEADS = (*PUBLIC_HEADS, "question")
 # Public texts that are not offensive are safe negatives for categories tweets almost never are;
 # they teach those heads what ordinary talk of violence, illness or news looks like.
 PUBLIC_NEGATIVES_FOR = ("threat", "safeguarding", "personal_data", "media", "absence", "spam")
 PUBLIC_NEGATIVES = 8000
 PUBLIC_NEGATIVE_WEIGHT = 0.5
+# How much each public validation set counts when abusive and hateful thresholds are chosen
+# together: TweetEval's sense of offensive (insults, threats and profanity, targeted or not) is
+# the one the project's public figure is measured in; HateXplain's annotators call offensive a
+# good deal that a school would not be alerted to.
+PUBLIC_OBJECTIVE_WEIGHTS = {"tweeteval_offensive": 2.0, "hatexplain": 1.0}
+# How much of their F1 on the school validation file abusive and hateful may give up for the
+# public figures.
+SCHOOL_F1_SLACK = 0.05
 # F-beta used to choose each threshold; beta 2 leans towards recall.
 BETA = {"threat": 2.0, "safeguarding": 2.0}
+# Urgent categories page the safeguarding lead at any hour, so their thresholds are chosen against
+# what a school's page really gets: a few threats or disclosures among a great many harmless
+# comments, most of them short replies. The school validation file has far more of them (about
+# one text in twelve is a threat) and too few harmless ones, so a threshold chosen on it alone
+# wakes someone for "👍". For the choice, the harmless side is the school file's own negatives
+# and, as much again by weight, the public validation texts that are not offensive; it is weighed
+# so that the urgent texts are REALISTIC_SHARE of everything. The threshold must keep
+# RECALL_FLOOR of the school file's urgent texts (a missed disclosure costs far more than a false
+# alarm), and should keep that weighed precision at PRECISION_FLOOR or more; within those, it
+# has the best weighed F2.
+URGENT = ("threat", "safeguarding")
+REALISTIC_SHARE = 0.02
+HARMLESS_PUBLIC = ("tweeteval_offensive", "hatexplain")
+RECALL_FLOOR = 0.9
+PRECISION_FLOOR = 0.5
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 DEFAULT_THRESHOLD = 0.5
 # Text weights smaller than this are dropped from the file: they never move a score visibly,
@@ -101,6 +144,7 @@ class Corpus:
     counts: sp.csr_matrix
     text: sp.csr_matrix | None = None
     rules: np.ndarray | None = None
+    length: np.ndarray | None = None
     aux: np.ndarray | None = None
 
     def labels(self, category: str) -> np.ndarray:
@@ -147,12 +191,13 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
     for c in [*train_sets.values(), *val_sets.values()]:
         c.text = tfidf(c.counts, idf)
         c.rules = rule_columns(c.readings)
+        c.length = length_columns(word_counts(c.readings))
 
     aux_names = tuple(name for name in AUX_SETS if name in train_sets)
     aux_coef, aux_intercept = _fit_aux(aux_names, train_sets, val_sets, seed, log)
 
     n_text = idf.shape[0]
-    text_rows, aux_weights, rule_weights = [], [], []
+    text_rows, aux_weights, rule_weights, length_weights = [], [], [], []
     intercept, trained = [], []
     for category in CATEGORIES:
         rows = _head_rows(category, train_sets, rng)
@@ -161,17 +206,19 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
             text_rows.append(sp.csr_matrix((1, n_text), dtype=np.float32))
             aux_weights.append(np.zeros(len(aux_names), np.float32))
             rule_weights.append(np.zeros(len(CATEGORIES), np.float32))
+            length_weights.append(np.zeros(len(LENGTH_BINS), np.float32))
             intercept.append(0.0)
             trained.append(False)
             continue
-        text, aux, rule, y, weight = rows
-        head = _fit_head(category, text, aux, rule, y, weight, seed)
+        text, aux, rule, length, y, weight = rows
+        head = _fit_head(category, text, aux, rule, length, y, weight, seed)
         log(f"  {category:<14} {int(y.sum()):>6} positive / {len(y):>6} rows, "
             f"{head[0].nnz} text weights")
         text_rows.append(head[0])
         aux_weights.append(head[1])
         rule_weights.append(head[2])
-        intercept.append(head[3])
+        length_weights.append(head[3])
+        intercept.append(head[4])
         trained.append(True)
 
     data_digest = hashlib.sha256(
@@ -186,14 +233,15 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
         else np.zeros((len(CATEGORIES), 0), np.float32),
         rule_weights=np.vstack(rule_weights).astype(np.float32),
         intercept=np.array(intercept, np.float32), trained=np.array(trained),
-        thresholds={c: DEFAULT_THRESHOLD for c in CATEGORIES})
+        thresholds={c: DEFAULT_THRESHOLD for c in CATEGORIES},
+        length_weights=np.vstack(length_weights).astype(np.float32), length_bins=LENGTH_BINS)
 
     log("choosing thresholds on validation data...")
     model.thresholds = _choose_thresholds(model, rules, val_sets, log)
     # The version names the data and the weights: the same data, code and seed give the same one.
     weights = hashlib.sha256()
     for array in (model.text_coef.data, model.text_coef.indices, model.aux_weights,
-                  model.rule_weights, model.intercept, model.aux_coef.data,
+                  model.rule_weights, model.length_weights, model.intercept, model.aux_coef.data,
                   np.array([model.thresholds[c] for c in CATEGORIES])):
         weights.update(np.ascontiguousarray(array).tobytes())
     model.version = f"triage-{LEXICON_VERSION}.{data_digest[:8]}.{weights.hexdigest()[:8]}"
@@ -268,8 +316,8 @@ def _logistic(seed: int, c: float = C) -> LogisticRegression:
 
 
 def _fit_nb_lr(text: sp.csr_matrix, extra: np.ndarray, y: np.ndarray, weight: np.ndarray,
-               seed: int, c: float = C) -> tuple[np.ndarray, np.ndarray, float]:
-    ratio = _nb_ratio(text, y, weight)
+               seed: int, c: float = C, nb: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    ratio = _nb_ratio(text, y, weight) if nb else np.ones(text.shape[1], dtype=np.float32)
     design = sp.hstack([text.multiply(ratio).tocsr(), sp.csr_matrix(extra)], format="csr")
     fitted = _logistic(seed, c).fit(design, y, sample_weight=weight)
     coef = fitted.coef_.ravel()
@@ -312,7 +360,8 @@ def _fit_aux(names: Sequence[str], train_sets: dict[str, Corpus], val_sets: dict
 
 
 def _head_rows(category: str, train_sets: dict[str, Corpus], rng: np.random.Generator):
-    """The rows one head trains on: (text, aux, rules, y, weight), or None if it has none."""
+    """The rows one head trains on: (text, aux, rules, length, y, weight), or None if it has
+    none."""
     parts: list[tuple[Corpus, np.ndarray, np.ndarray, float]] = []  # corpus, rows, y, weight
     school = train_sets.get("school")
     if school is not None:
@@ -348,16 +397,22 @@ def _head_rows(category: str, train_sets: dict[str, Corpus], rng: np.random.Gene
     text = sp.vstack([c.text[rows] for c, rows, _, _ in parts], format="csr")
     aux = np.vstack([c.aux[rows] for c, rows, _, _ in parts])
     rule = np.vstack([c.rules[rows] for c, rows, _, _ in parts])
+    length = np.vstack([c.length[rows] for c, rows, _, _ in parts])
     weight = np.concatenate([np.full(len(rows), w, np.float32) for _, rows, _, w in parts])
-    return text, aux, rule, y, weight
+    return text, aux, rule, length, y, weight
 
 
-def _fit_head(category, text, aux, rule, y, weight, seed):
-    extra = np.hstack([aux, rule])
-    c = C if category in ("abusive", "hateful") else C_SCHOOL
-    text_w, extra_w, b = _fit_nb_lr(text, extra, y, weight, seed, c)
-    n_aux = aux.shape[1]
-    return _prune(text_w), extra_w[:n_aux], extra_w[n_aux:], b
+def _fit_head(category, text, aux, rule, length, y, weight, seed):
+    if category in PUBLIC_HEADS:
+        # Tweets' lengths say nothing about a school page's comments: these heads ignore it.
+        length = np.zeros_like(length)
+    extra = np.hstack([aux, rule, length])
+    text_w, extra_w, b = _fit_nb_lr(text, extra, y, weight, seed,
+                                    C if category in PUBLIC_HEADS else C_SCHOOL,
+                                    nb=category in NB_HEADS)
+    n_aux, n_rule = aux.shape[1], rule.shape[1]
+    return (_prune(text_w), extra_w[:n_aux], extra_w[n_aux:n_aux + n_rule],
+            extra_w[n_aux + n_rule:], b)
 
 
 def _prune(weights: np.ndarray) -> sp.csr_matrix:
@@ -382,43 +437,59 @@ def _choose_thresholds(model: TriageModel, rules: Rules, val_sets: dict[str, Cor
         return _f_beta(truth, scores["school"][:, index[category]] >= threshold,
                        BETA.get(category, 1.0))
 
-    # Every category on its own school objective first.
+    # Every category on its own school objective first; urgent ones against a realistic share
+    # of harmless text.
+    harmless = [scores[name][~val_sets[name].labels(OFFENSIVE)] for name in HARMLESS_PUBLIC
+                if name in val_sets]
     for category in CATEGORIES:
-        if school_objective(category, 0.5) is not None:
+        if school_objective(category, 0.5) is None:
+            continue
+        if category in URGENT:
+            j = index[category]
+            chosen[category] = _urgent_threshold(
+                category, school.labels(category), scores["school"][:, j],
+                [h[:, j] for h in harmless], log)
+        else:
             chosen[category] = _best(lambda t, c=category: school_objective(c, t))
 
-    # Then abusive, hateful and threat together: the public figures count a text as offensive
-    # when any of the three is flagged, so each one's false alarms on tweets cost the others.
-    # What the school examples need comes first, though: threat may not give up any of its recall
-    # on them, nor hateful any of its precision (criticism or insults flagged as hate would).
+    # Then abusive and hateful together (threat stays where the step above put it), for the public
+    # figures: they count a text as offensive when any of abusive, hateful or threat is flagged,
+    # so each one's false alarms on tweets cost the others. What the school examples need comes
+    # first, though, as floors: neither may give up more than SCHOOL_F1_SLACK of its F1 on them,
+    # and hateful none of its precision (criticism or insults flagged as hate would).
     public = [n for n in ("tweeteval_offensive", "hatexplain") if n in val_sets]
     trio = ("hateful", "threat", "abusive")
-    floors: dict[str, tuple[str, float]] = {}
-    for category, measure in (("threat", "recall"), ("hateful", "precision")):
-        if school_objective(category, 0.5) is not None:
-            floors[category] = (measure, _school_measure(
-                school, scores["school"][:, index[category]], category, chosen[category],
-                measure))
+    tuned = ("hateful", "abusive")
+    floors: list[tuple[str, str, float]] = []  # category, measure, floor
+    for category in tuned:
+        if school_objective(category, 0.5) is None:
+            continue
+        measure = functools.partial(_school_measure, school,
+                                    scores["school"][:, index[category]], category)
+        floors.append((category, "f1", measure(chosen[category], "f1") - SCHOOL_F1_SLACK))
+        if category == "hateful":
+            floors.append((category, "precision", measure(chosen[category], "precision")))
 
     def trio_objective(thresholds: dict[str, float]) -> float | None:
-        for category, (measure, floor) in floors.items():
+        for category, measure, floor in floors:
             if _school_measure(school, scores["school"][:, index[category]], category,
                                thresholds[category], measure) < floor:
                 return None
-        public_parts = []
+        public_parts, public_weights = [], []
         for name in public:
             s = scores[name]
             flagged = np.zeros(len(s), dtype=bool)
             for c in trio:
                 flagged |= s[:, index[c]] >= thresholds[c]
             public_parts.append(_macro_f1(val_sets[name].labels(OFFENSIVE), flagged))
-        school_parts = [v for c in trio if (v := school_objective(c, thresholds[c])) is not None]
-        parts = [float(np.mean(p)) for p in (public_parts, school_parts) if p]
-        return float(np.mean(parts)) if parts else None
+            public_weights.append(PUBLIC_OBJECTIVE_WEIGHTS.get(name, 1.0))
+        if not public_parts:
+            return None
+        return float(np.average(public_parts, weights=public_weights))
 
     if public:
         for _ in range(3):
-            for category in trio:
+            for category in tuned:
                 chosen[category] = _best(
                     lambda t, c=category: trio_objective({**chosen, c: t}))
     for category in CATEGORIES:
@@ -428,6 +499,39 @@ def _choose_thresholds(model: TriageModel, rules: Rules, val_sets: dict[str, Cor
     return chosen
 
 
+def _urgent_threshold(category: str, truth: np.ndarray, scores: np.ndarray,
+                      harmless: Sequence[np.ndarray], log: Log) -> float:
+    """The threshold for an urgent category: see URGENT above."""
+    positives = scores[truth]
+    negatives = [scores[~truth], *(h for h in harmless if len(h))]
+    negative_weight = len(positives) * (1 - REALISTIC_SHARE) / REALISTIC_SHARE
+    rows = []
+    for t in THRESHOLD_GRID:
+        hits = float((positives >= t).sum())
+        recall = hits / len(positives)
+        false_rate = float(np.mean([(n >= t).mean() for n in negatives]))
+        false_alarms = false_rate * negative_weight
+        precision = hits / (hits + false_alarms) if hits + false_alarms else 1.0
+        f2 = 5 * precision * recall / (4 * precision + recall) if precision + recall else 0.0
+        rows.append((float(t), recall, precision, f2))
+    enough = [r for r in rows if r[1] >= RECALL_FLOOR]
+    good = [r for r in enough if r[2] >= PRECISION_FLOOR]
+    if not enough:
+        log(f"  warning: {category}: no threshold keeps recall {RECALL_FLOOR:.2f} on the school "
+            f"validation file; taking the best weighed F2")
+        pool = rows
+    elif not good:
+        log(f"  warning: {category}: no threshold that keeps recall {RECALL_FLOOR:.2f} reaches "
+            f"weighed precision {PRECISION_FLOOR:.2f}; recall comes first")
+        pool = enough
+    else:
+        pool = good
+    t, recall, precision, _ = max(pool, key=lambda r: (r[3], r[0]))
+    log(f"  {category}: threshold {t:.2f}, school recall {recall:.3f}, precision weighed to "
+        f"{REALISTIC_SHARE:.0%} urgent {precision:.3f}")
+    return t
+
+
 def _school_measure(school: Corpus, scores: np.ndarray, category: str, threshold: float,
                     measure: str) -> float:
     truth = school.labels(category)
@@ -435,6 +539,8 @@ def _school_measure(school: Corpus, scores: np.ndarray, category: str, threshold
     hits = float((truth & flagged).sum())
     if measure == "recall":
         return hits / max(1.0, float(truth.sum()))
+    if measure == "f1":
+        return _f_beta(truth, flagged, 1.0)
     return hits / float(flagged.sum()) if flagged.any() else 1.0
 
 

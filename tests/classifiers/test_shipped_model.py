@@ -60,9 +60,7 @@ HARD_NEGATIVES = [
     "I'm dying to go back to Scunthorpe for the next match",
     "Sick performance from the drama club tonight",
     "I could murder a cuppa after that assembly",
-    pytest.param("kill them lads, good luck in the final", marks=pytest.mark.xfail(
-        reason="known false alarm: the abusive head learnt the public sets' sense of offensive, "
-               "where 'kill them' is abuse", strict=False)),
+    "kill them lads, good luck in the final",
     "the shooting star assembly was gorgeous",
     "they attacked the reading challenge with gusto",
     "the show was the bomb!",
