@@ -8,7 +8,10 @@ batches of 512, serialise each verdict) inside this process instead.
 Lines come from the school examples in classifiers/data and, when ../shared/data is present, the
 public sets' texts (distinct texts, no repeats), shuffled with a fixed seed.
 
-    python benchmarks/classify.py [--lines 20000] [--input FILE] [--in-process]
+    python benchmarks/classify.py [--lines 20000] [--input FILE] [--in-process] [--runs 3]
+
+With --runs N the command runs N times and the median is printed too: on a shared machine one
+run can be a good deal slower than the next.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,6 +106,7 @@ def main() -> None:
                         help="classify in this process instead of running the CLI")
     parser.add_argument("--cpu", type=int, default=0, help="the one CPU to run on")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=1, help="run it this many times")
     args = parser.parse_args()
 
     if args.input:
@@ -110,18 +115,22 @@ def main() -> None:
         texts = gather(args.lines, args.seed)
     if args.in_process:
         os.sched_setaffinity(0, {args.cpu})
-        elapsed, peak_mb = run_in_process(texts)
+        runs = [run_in_process(texts) for _ in range(max(1, args.runs))]
         how = "in process"
     else:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "lines.txt"
             path.write_text("\n".join(texts) + "\n", encoding="utf-8")
-            elapsed, peak_mb = run_cli(path, args.cpu)
+            runs = [run_cli(path, args.cpu) for _ in range(max(1, args.runs))]
         how = "hallmonitor classify"
+    elapsed = statistics.median(e for e, _ in runs)
+    peak_mb = max(m for _, m in runs)
     size = MODEL_PATH.stat().st_size if MODEL_PATH.exists() else 0
     print(f"{how}: {len(texts)} texts in {elapsed:.2f} s (model loading included) on CPU "
           f"{args.cpu}")
-    print(f"texts/s:        {len(texts) / elapsed:,.0f}")
+    if len(runs) > 1:
+        print("runs (texts/s): " + ", ".join(f"{len(texts) / e:,.0f}" for e, _ in runs))
+    print(f"texts/s:        {len(texts) / elapsed:,.0f}" + (" (median)" if len(runs) > 1 else ""))
     print(f"peak RSS:       {peak_mb:,.0f} MB")
     print(f"model file:     {size / 1e6:.2f} MB ({MODEL_PATH.name})")
     print(f"mean length:    {sum(map(len, texts)) / max(1, len(texts)):.0f} characters")
