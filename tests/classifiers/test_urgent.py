@@ -25,6 +25,11 @@ from connectors.replay import ReplayConnector
 URGENT = ("threat", "safeguarding")
 shipped = pytest.mark.skipif(not MODEL_PATH.exists(), reason="no model file shipped yet")
 
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier()
+
 # Replies of the kind most comments are (written for these tests).
 SHORT_HARMLESS = [
     "Thank you!", "Thanks so much", "Noted with thanks", "lovely", "Aww", "Haha", "lol yes",
@@ -53,14 +58,14 @@ WORDLESS = ["👍", "⛄⛄⛄", "🧁🧁🧁", "🐑🐑🐑", "🔥🔥", "�
 
 @shipped
 @pytest.mark.parametrize("text", SHORT_HARMLESS)
-def test_a_short_harmless_reply_is_neither_threat_nor_safeguarding(text):
-    verdict = load_classifier().predict([text])[0]
+def test_a_short_harmless_reply_is_neither_threat_nor_safeguarding(classifier, text):
+    verdict = classifier.predict([text])[0]
     assert not set(URGENT) & set(verdict.categories), verdict.as_dict()
 
 
 @shipped
-def test_a_text_without_words_gets_no_model_score_but_praise():
-    verdicts = load_classifier().predict(WORDLESS)
+def test_a_text_without_words_gets_no_model_score_but_praise(classifier):
+    verdicts = classifier.predict(WORDLESS)
     for text, verdict in zip(WORDLESS, verdicts, strict=True):
         assert not set(URGENT) & set(verdict.categories), (text, verdict.as_dict())
         assert all(score == 0.0 for category, score in verdict.scores.items()
@@ -68,8 +73,8 @@ def test_a_text_without_words_gets_no_model_score_but_praise():
 
 
 @shipped
-def test_rules_still_speak_for_a_text_without_words():
-    verdict = load_classifier().predict(["07700 900123"])[0]
+def test_rules_still_speak_for_a_text_without_words(classifier):
+    verdict = classifier.predict(["07700 900123"])[0]
     assert "personal_data" in verdict.categories
 
 
@@ -112,10 +117,10 @@ def demo_labels() -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture(scope="module")
-def demo_verdicts():
+def demo_verdicts(classifier):
     items = demo_items()
     assert len(items) >= 100
-    verdicts = load_classifier().predict([text for _, _, text in items])
+    verdicts = classifier.predict([text for _, _, text in items])
     return items, demo_labels(), verdicts
 
 
