@@ -36,6 +36,22 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"required in this run, but skipped: {report.longrepr}"
 
 
+class needs_shared:  # noqa: N801 (used like the pytest marks it bundles)
+    """For tests that read `path` under ../shared: skipped, with the reason, where it is absent
+    (a user's clone); a failure where it is required (CI). Decorate a test with it, or set a
+    module's `pytestmark = needs_shared(...).marks`."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.marks = [pytest.mark.shared, pytest.mark.skipif(not path.exists(), reason=(
+            f"{what} not at {path}: put ../shared beside the repository or set "
+            "HALLMONITOR_SHARED_DIR"))]
+
+    def __call__(self, test):
+        for mark in self.marks:
+            test = mark(test)
+        return test
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

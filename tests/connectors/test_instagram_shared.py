@@ -5,9 +5,7 @@ Nothing from ../shared is copied into this repository."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,18 +13,12 @@ import responses
 
 from connectors.base import Author, SourceSpec
 from connectors.instagram import InstagramConnector
+from tests.conftest import SHARED_DIR, needs_shared
 from tests.connectors.test_graph import TOKEN, serve, url
 
-SHARED = Path(os.environ.get("HALLMONITOR_SHARED_DIR")
-              or Path(__file__).resolve().parents[3] / "shared")
-RECORDED = SHARED / "fixtures" / "recorded" / "python-facebook" / "testdata"
+RECORDED = SHARED_DIR / "fixtures" / "recorded" / "python-facebook" / "testdata"
 
-pytestmark = [
-    pytest.mark.shared,
-    pytest.mark.skipif(not RECORDED.is_dir(), reason=(
-        f"the recorded Graph responses are not at {RECORDED}: put ../shared beside the "
-        "repository or set HALLMONITOR_SHARED_DIR")),
-]
+pytestmark = needs_shared(RECORDED, "the recorded Graph responses are").marks
 
 ACCOUNT = "17841406338772941"
 NOW = datetime(2021, 8, 20, tzinfo=UTC)

@@ -4,11 +4,9 @@ against tweepy's own recorded X API responses in ../shared when they are there."
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,6 +14,7 @@ import responses
 
 from connectors.base import Author, Item, RetryableError, SourceSpec
 from connectors.x import XConnector
+from tests.conftest import SHARED_DIR, needs_shared
 from tests.connectors.test_x import (
     BASE,
     BEARER,
@@ -32,14 +31,8 @@ from tests.connectors.test_x import (
 )
 from tests.http_server import Route, answer
 
-SHARED = Path(os.environ.get("HALLMONITOR_SHARED_DIR")
-              or Path(__file__).resolve().parents[3] / "shared")
-CASSETTES = SHARED / "fixtures" / "recorded" / "tweepy" / "decoded"
-needs_cassettes = pytest.mark.skipif(
-    not CASSETTES.is_dir(),
-    reason=f"tweepy's recorded X API responses are not at {CASSETTES} "
-           "(set HALLMONITOR_SHARED_DIR to the shared folder to run these)",
-)
+CASSETTES = SHARED_DIR / "fixtures" / "recorded" / "tweepy" / "decoded"
+needs_cassettes = needs_shared(CASSETTES, "tweepy's recorded X API responses are")
 
 
 @pytest.fixture
