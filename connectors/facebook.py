@@ -40,6 +40,7 @@ from connectors.graph import (
     PAGE_SIZE,
     GraphClient,
     Watermark,
+    confirmed,
     first_since,
     marked_pages,
     permission_report,
@@ -116,15 +117,15 @@ class FacebookConnector(Connector):
         verb = "hidden" if hidden else "unhidden"
         if item.kind not in HIDEABLE:
             return ActionResult(False, _refusal(item))
-        return self._confirmed(
+        return confirmed(
             lambda: self.client.post(item.external_id, is_hidden="true" if hidden else "false"),
-            f"{item.kind} {item.external_id} {verb} on Facebook")
+            f"{item.kind} {item.external_id} {verb} on Facebook", "Facebook")
 
     def do_delete(self, item: Item) -> ActionResult:
         if item.kind not in HIDEABLE:
             return ActionResult(False, _refusal(item))
-        return self._confirmed(lambda: self.client.delete(item.external_id),
-                               f"{item.kind} {item.external_id} deleted from Facebook")
+        return confirmed(lambda: self.client.delete(item.external_id),
+                         f"{item.kind} {item.external_id} deleted from Facebook", "Facebook")
 
     def do_block(self, item: Item) -> ActionResult:
         if not item.author.id:
@@ -152,15 +153,6 @@ class FacebookConnector(Connector):
                 raise PayloadError("Facebook did not say which Page the token belongs to")
             self._page_id = str(me["id"])
         return self._page_id
-
-    def _confirmed(self, call: Callable[[], Any], done: str) -> ActionResult:
-        try:
-            answer = call()
-        except ConnectorError as exc:
-            return ActionResult(False, f"Facebook refused: {exc}")
-        if isinstance(answer, Mapping) and answer.get("success") is True:
-            return ActionResult(True, done)
-        return ActionResult(False, f"Facebook did not confirm it: {answer!r}")
 
     # --- health ------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import requests
 
 from connectors import formats
 from connectors.base import (
+    ActionResult,
     AuthError,
     CheckResult,
     ConfigError,
@@ -560,3 +561,14 @@ def permission_report(label: str, who: str, client: GraphClient, now: datetime,
                                   f"deleting will fail until these are granted: "
                                   f"{', '.join(missing_moderation)}", details)
     return CheckResult(True, f"{label}: connected as {who}; all permissions granted", details)
+
+
+def confirmed(call: Callable[[], Any], done: str, label: str) -> ActionResult:
+    """Carry out a moderation call and report it done only if Graph says `success: true`."""
+    try:
+        answer = call()
+    except ConnectorError as exc:
+        return ActionResult(False, f"{label} refused: {exc}")
+    if isinstance(answer, Mapping) and answer.get("success") is True:
+        return ActionResult(True, done)
+    return ActionResult(False, f"{label} did not confirm it: {answer!r}")

@@ -19,7 +19,7 @@ Instagram delivers them only by webhook, which Hall Monitor does not receive yet
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -39,6 +39,7 @@ from connectors.graph import (
     PAGE_SIZE,
     GraphClient,
     Watermark,
+    confirmed,
     first_since,
     marked_pages,
     permission_report,
@@ -99,24 +100,15 @@ class InstagramConnector(Connector):
         if item.kind not in ("comment", "reply"):
             return ActionResult(False, _refusal(item))
         verb = "hidden" if hidden else "unhidden"
-        return self._confirmed(
+        return confirmed(
             lambda: self.client.post(item.external_id, hide="true" if hidden else "false"),
-            f"Instagram {item.kind} {item.external_id} {verb}")
+            f"Instagram {item.kind} {item.external_id} {verb}", "Instagram")
 
     def do_delete(self, item: Item) -> ActionResult:
         if item.kind not in ("comment", "reply"):
             return ActionResult(False, _refusal(item))
-        return self._confirmed(lambda: self.client.delete(item.external_id),
-                               f"Instagram {item.kind} {item.external_id} deleted")
-
-    def _confirmed(self, call: Callable[[], Any], done: str) -> ActionResult:
-        try:
-            answer = call()
-        except ConnectorError as exc:
-            return ActionResult(False, f"Instagram refused: {exc}")
-        if isinstance(answer, Mapping) and answer.get("success") is True:
-            return ActionResult(True, done)
-        return ActionResult(False, f"Instagram did not confirm it: {answer!r}")
+        return confirmed(lambda: self.client.delete(item.external_id),
+                         f"Instagram {item.kind} {item.external_id} deleted", "Instagram")
 
     # --- health ------------------------------------------------------------------------------
 
