@@ -12,6 +12,7 @@ so the two can never drift apart.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -214,7 +215,8 @@ class TermCounter:
     Character n-grams of the "char_wb" kind never cross a word boundary, so a text's character
     counts are the sum of its words' counts: a (texts x words) count matrix times a (words x
     columns) matrix. Words repeat a great deal, so each word's row is worked out once and kept
-    (at most CACHE_WORDS words; then the store starts again).
+    (at most CACHE_WORDS words; then the store starts again). The store is shared by every
+    thread that classifies with this model, so it is grown and read under a lock.
     """
 
     CACHE_WORDS = 100_000
@@ -222,6 +224,7 @@ class TermCounter:
     def __init__(self, hashing: Hashing | None = None) -> None:
         self.hashing = hashing or Hashing()
         self._find_tokens = re.compile(self.hashing.token_pattern).findall
+        self._lock = threading.Lock()
         self._reset_words()
 
     def _reset_words(self) -> None:
@@ -241,7 +244,9 @@ class TermCounter:
         np.cumsum(np.bincount(text_of, minlength=n), out=offsets[1:])
         words = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), (text_of, columns)),
                               shape=(n, self.hashing.word_features))
-        counts = sp.hstack([words, self._char_counts(texts)], format="csr", dtype=np.float32)
+        with self._lock:
+            chars = self._char_counts(texts)
+        counts = sp.hstack([words, chars], format="csr", dtype=np.float32)
         return Terms(counts, tokens, first, size, columns, offsets)
 
     def _word_ngrams(self, tokens: list[str], token_counts: np.ndarray):
