@@ -1,0 +1,52 @@
+"""`check-config`: validate a config file and print what would run, secrets masked."""
+
+from __future__ import annotations
+
+import click
+
+from monitor.cli.common import load_config, shown_db
+
+
+@click.command("check-config")
+@click.argument("path", required=False)
+@click.option("--demo", is_flag=True, help="Check the built-in demo configuration.")
+def check_config(path: str | None, demo: bool) -> None:
+    """Validate a config file and print what would run (secrets masked)."""
+    from monitor import secrets
+    from monitor.rules import categories_by_role
+
+    config = load_config(path, demo)
+    click.echo(f"Config OK: {config.path or 'built-in demo'}")
+    click.echo(f"Database: {shown_db(config)}")
+    click.echo(f"Data directory: {config.daemon.data_dir}")
+    for school in config.schools:
+        click.echo(f"\nSchool {school.id}: {school.name} ({config.school_timezone(school)})")
+        if school.quiet_hours:
+            click.echo(f"  quiet hours: {school.quiet_hours.start:%H:%M}–"
+                       f"{school.quiet_hours.end:%H:%M} (urgent alerts ignore them)")
+        click.echo("  sources:")
+        for account in school.accounts:
+            state = "" if account.enabled else " (disabled)"
+            creds = ", ".join(f"{k}={v}" for k, v in account.credentials.items()) or "none"
+            for kind in account.kinds:
+                click.echo(f"    {account.platform} {account.account} {kind} every "
+                           f"{_duration(account.poll_interval)}{state}; credentials: {creds}")
+        click.echo("  recipients:")
+        for recipient in school.recipients:
+            shown = ", ".join(u if secrets.is_reference(u) else secrets.mask_url(u)
+                              for u in recipient.urls)
+            click.echo(f"    {recipient.role}{' ' + recipient.name if recipient.name else ''}: "
+                       f"{shown}")
+        roles = {recipient.role for recipient in school.recipients}
+        for role, categories in categories_by_role(school).items():
+            if role not in roles:
+                click.echo(f"  warning: no '{role}' recipient: alerts for "
+                           f"{', '.join(categories)} will be recorded but sent to nobody")
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

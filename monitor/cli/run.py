@@ -1,0 +1,64 @@
+"""Running the daemon: `run`, `poll` and `deliver`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from monitor.cli.common import Failure, config_options, open_db, setup_logging, shown_db
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+
+@click.command()
+@config_options
+@click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
+def run(config: Config, verbose: bool) -> None:
+    """Run the daemon until Ctrl-C or SIGTERM."""
+    from monitor.daemon import Daemon
+
+    setup_logging(verbose)
+    sessions = open_db(config)
+    names = ", ".join(school.name for school in config.schools)
+    click.echo(f"Hall Monitor watching {names}; database {shown_db(config)}. "
+               "Ctrl-C to stop.", err=True)
+    raise SystemExit(Daemon(config, sessions).run_forever())
+
+
+@click.command()
+@config_options
+@click.option("--once", is_flag=True, help="One cycle, then exit (the only mode: kept for "
+              "clarity in scripts).")
+@click.option("--source", "source_ids", type=int, multiple=True, metavar="ID",
+              help="Only this source (repeatable); see 'hallmonitor sources'.")
+def poll(config: Config, once: bool, source_ids: tuple[int, ...]) -> None:
+    """Poll every source (or the ones named) once, send due alerts, and exit."""
+    from monitor.daemon import Daemon
+
+    setup_logging(False)
+    daemon = Daemon(config, open_db(config))
+    results = daemon.poll_once(list(source_ids) or None)
+    if source_ids and not results:
+        raise Failure(f"no enabled source with id {', '.join(map(str, source_ids))}")
+    for result in results:
+        state = "busy (held by another daemon)" if not result.claimed else (
+            f"error: {result.error}" if result.error else "ok")
+        click.echo(f"source {result.source_id}: {result.new_items} new items, "
+                   f"{result.alerts} alerts, {result.pages} pages — {state}")
+    stats = daemon.deliver_once()
+    click.echo(f"deliveries: {stats.sent} sent, {stats.failed} to retry, {stats.dead} dead")
+    if any(r.error for r in results):
+        raise SystemExit(1)
+
+
+@click.command()
+@config_options
+def deliver(config: Config) -> None:
+    """Send the alerts that are due now, and exit."""
+    from monitor import notify
+    from monitor.daemon import worker_id
+
+    stats = notify.deliver_due(config, open_db(config), worker_id())
+    click.echo(f"deliveries: {stats.sent} sent, {stats.failed} to retry, {stats.dead} dead")
