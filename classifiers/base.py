@@ -41,6 +41,11 @@ class Verdict:
         }
 
 
+class UnavailableError(Exception):
+    """The classifier cannot run as trained: its model file or its sentence encoder is missing or
+    fails its checks. The daemon refuses to start on this unless told `allow_degraded`."""
+
+
 class Classifier(Protocol):
     version: str
 

@@ -24,6 +24,9 @@ OFFENSIVE_CATEGORIES = ("abusive", "hateful", "threat")
 SCHOOL_DIR = Path(__file__).resolve().parent / "data"
 SCHOOL_TRAIN = "school_train.jsonl"
 SCHOOL_VAL = "school_val.jsonl"
+# The independent evaluation set: written by people who never saw the training data; never
+# trained or tuned on (see classifiers/data/README.md).
+HELDOUT = "heldout.jsonl"
 
 # Public sets, their splits, and what each row says about our categories. See
 # ../shared/data/README.md for sources, licences and label meanings.

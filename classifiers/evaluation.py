@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 
 from classifiers.base import CATEGORIES, Classifier
 from classifiers.datasets import OFFENSIVE, OFFENSIVE_CATEGORIES, Example, read_labelled
 
 NONE = "(none)"
 BATCH = 2000
+# A false alarm: a comment labelled harmless or praise only, flagged with anything but praise.
+CALM_LABELS = frozenset({"praise"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,17 @@ class Report:
     # confusion[true][flagged] = count; NONE stands for "no label" / "nothing flagged".
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     binary: bool = False
+    # Comments labelled harmless or praise only, and how many of them were flagged with
+    # something else: what a school would see as false alarms.
+    calm: int = 0
+    false_alarms: int = 0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return self.false_alarms / self.calm if self.calm else 0.0
+
+    def recall(self, category: str) -> float:
+        return next((f.recall for f in self.figures if f.category == category), 0.0)
 
     @property
     def macro_f1(self) -> float:
@@ -76,6 +90,8 @@ class Report:
                                         "support": f.support, "flagged": f.flagged}
                            for f in self.figures},
             "confusion": self.confusion,
+            **({} if self.binary else {"calm": self.calm, "false_alarms": self.false_alarms,
+                                       "false_alarm_rate": round(self.false_alarm_rate, 4)}),
         }
 
     def format(self) -> str:
@@ -87,6 +103,9 @@ class Report:
                          f"{f.support:>10}{f.flagged:>10}")
         what = "macro-F1 (offensive / not)" if self.binary else "macro-F1 (labelled categories)"
         lines += ["", f"{what}: {self.macro_f1:.4f}"]
+        if not self.binary and self.calm:
+            lines.append(f"false alarms on harmless and praise comments: {self.false_alarms} of "
+                         f"{self.calm} ({self.false_alarm_rate:.1%})")
         if self.binary:
             lines.append("offensive = any of " + ", ".join(OFFENSIVE_CATEGORIES) + " flagged")
         lines += ["", "confusion (rows: labelled, columns: flagged):"]
@@ -129,8 +148,11 @@ def evaluate_examples(classifier: Classifier, examples: Sequence[Example],
             row = confusion.setdefault(truth, {})
             for guess in sorted(flagged) or [NONE]:
                 row[guess] = row.get(guess, 0) + 1
+    calm = [s for e, s in zip(examples, flagged_sets, strict=True)
+            if not binary and e.labels <= CALM_LABELS]
     version = getattr(classifier, "version", "")
-    return Report(source, len(examples), version, figures, confusion, binary)
+    return Report(source, len(examples), version, figures, confusion, binary,
+                  calm=len(calm), false_alarms=sum(bool(s - CALM_LABELS) for s in calm))
 
 
 def _table(confusion: dict[str, dict[str, int]]) -> list[str]:
@@ -144,3 +166,41 @@ def _table(confusion: dict[str, dict[str, int]]) -> list[str]:
     for r in rows:
         lines.append(f"{r:<16}" + "".join(f"{confusion[r].get(c, 0) or '.':>9}" for c in columns))
     return lines
+
+
+def standard_sets(data_dir: PathLike[str] | str | None = None) -> list[tuple[str, Path]]:
+    """The files `hallmonitor model evaluate` reports on when given none: the school validation
+    file, the independent held-out file, and the public sets' test splits where present."""
+    from classifiers.datasets import (
+        HELDOUT,
+        PUBLIC_SETS,
+        SCHOOL_DIR,
+        SCHOOL_VAL,
+        public_split,
+        shared_data_dir,
+    )
+
+    found = [(name, SCHOOL_DIR / filename) for name, filename in
+             (("school_val", SCHOOL_VAL), ("heldout (independent)", HELDOUT))
+             if (SCHOOL_DIR / filename).exists()]
+    shared = Path(data_dir) if data_dir is not None else shared_data_dir()
+    for name in PUBLIC_SETS:
+        path = public_split(shared, name, "test")
+        if path is not None:
+            found.append((f"{name} test", path))
+    return found
+
+
+def summary_table(reports: Sequence[tuple[str, Report]]) -> str:
+    """One line per file: the figures the project is judged on, side by side."""
+    lines = [f"{'file':<26}{'texts':>7}{'macro-F1':>10}{'threat R':>10}{'safeg. R':>10}"
+             f"{'false alarms':>14}"]
+    for name, report in reports:
+        if report.binary:
+            lines.append(f"{name:<26}{report.texts:>7}{report.macro_f1:>10.3f}"
+                         f"{'':>10}{'':>10}{'':>14}")
+            continue
+        lines.append(f"{name:<26}{report.texts:>7}{report.macro_f1:>10.3f}"
+                     f"{report.recall('threat'):>10.3f}{report.recall('safeguarding'):>10.3f}"
+                     f"{report.false_alarm_rate:>13.1%} ")
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Bump when the lists change: it is part of every verdict's model version.
-LEXICON_VERSION = "3"
+LEXICON_VERSION = "4"
 
 STRONG = 1.0
 MEDIUM = 0.7
@@ -116,6 +116,14 @@ _ADULT = (r"(?:dad|mum|mam|mom|stepdad|step dad|stepmum|step mum|uncle|auntie|au
           r"sister|grandad|grandpa|nan|his dad|her dad|his mum|her mum|their dad|their mum|"
           r"mums? boyfriend|mums? partner|her boyfriend|a man|an adult|someone|a teacher|"
           r"the teacher|coach)")
+_STAFF = (r"(?:teachers?|the teacher|a teacher|that teacher|one of (?:the|your) teachers|sir|"
+          r"mr \w++|mrs \w++|miss \w++|ms \w++|the head|headteacher|head teacher|"
+          r"deputy head|teaching assistant|ta|dinner lady|dinner ladies|lunchtime supervisor|"
+          r"(?:pe |football |swimming |rugby )?coach|caretaker|member of staff|staff member|"
+          r"supply teacher|form tutor|tutor|senco)")
+_PUPILS = (r"(?:my (?:son|daughter|child|kid|boy|girl|lad|little one|youngest|eldest)|him|her|"
+           r"them|a (?:child|pupil|boy|girl|kid|student)|the (?:children|kids|pupils|students|"
+           r"girls|boys)|children|kids|pupils|students|girls|boys|year \d+s?|[a-z]++ in year \d+)")
 _SOON = r"(?: today| tomorrow| this week| next week| all week| on (?:mon|tues|wednes|thurs|fri)day)"
 _ABSENTEE = (r"(?:he|she|they|[a-z]++|my (?:son|daughter|boy|girl|child|kids?|lad|little one|"
              r"youngest|eldest|twins))")
@@ -174,6 +182,24 @@ PATTERNS: tuple[Pattern, ...] = (
             r"screams at) (?:me|him|her|them|us|my (?:son|daughter|kids?|child|sister|brother))|"
             r"(?:touched|touching|touches) (?:me|him|her) (?:inappropriately|down there|where)",
             STRONG),
+    # Keeping Children Safe in Education, part four: allegations that a member of staff harmed a
+    # child or behaves inappropriately with children go to the head (or the chair of governors),
+    # not the police by default; the alert's advice depends on this reason's wording.
+    Pattern("safeguarding", "allegation about staff",
+            rf"{_STAFF} (?:\w++ )?(?:grabbed|grabs|grabbing|grab|shoved|shoves|shoving|pushed|"
+            r"pushes|dragged|drags|dragging|hit|hits|hitting|slapped|slaps|smacked|smacks|kicked|"
+            r"kicks|hurt|hurts|pinned|pins|restrained|shook|shakes|threw|throws|manhandled|"
+            r"manhandles|choked|chokes|locked|locks|touched|touches|touching|kissed|kisses|"
+            r"gropes?|groped|put (?:his|her|their) hands on|puts (?:his|her|their) hands on|"
+            r"messaged|messages|messaging|dms|dmed|dm'd|texts|texted|texting|snapchats|"
+            r"snapchatted|follows|followed|filmed|films|photographed|photographs|bruised) "
+            rf"{_PUPILS}|{_STAFF} (?:is|was|has been|keeps|kept|always|gets|got) (?:\w++ )?"
+            r"(?:inappropriate|creepy|too (?:close|friendly|touchy|handsy)|touchy|handsy) "
+            r"(?:with|around|towards|to) (?:the )?(?:kids|children|girls|boys|pupils|students|"
+            r"my (?:son|daughter|child|kid))|"
+            rf"{_STAFF} (?:\w++ )?(?:gives|gave|giving|offers|offered|offering) "
+            r"(?:the )?(?:girls|boys|pupils|kids|students|children|her|him) "
+            r"(?:lifts|a lift|gifts|presents|money|vapes|alcohol|cigarettes)", STRONG),
     Pattern("safeguarding", "self-harm or suicide",
             r"(?:kill|killing|hurt|hurting|cut|cutting|harm|harming|hang|hanging) (?:myself|"
             r"himself|herself|themselves)|self[ -]?harm(?:ing)?|suicid(?:e|al)|"

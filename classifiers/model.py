@@ -5,8 +5,10 @@ Layout (all linear, so prediction is one sparse-dense matrix product):
 1. `aux`: one logistic regression per public labelled set (Davidson, HateXplain, TweetEval hate),
    each reading the text features. Their scores summarise what each set means by offensive.
 2. the heads: one logistic regression per category, reading the text features, the `aux` scores,
-   the rules' hit columns and the text's length in words (in bins). Naive-Bayes feature weighting
-   used in training is folded into the head's text weights, so it costs nothing here.
+   the rules' hit columns, the text's length in words (in bins) and, when the model was trained
+   with the semantic stage, the text's sentence embedding (`classifiers.encoder`) times
+   `embedding_scale`. Naive-Bayes feature weighting used in training is folded into the head's
+   text weights, so it costs nothing here.
 
 The `aux` models are linear in the text features too, so they are folded into the heads' text
 weights when the model is loaded: a head's weight for a column is its own plus what the column
@@ -18,6 +20,7 @@ training example covered have `trained` False: their score is the rules' alone.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,18 +40,40 @@ from classifiers.features import (
 )
 from classifiers.rules import Reading
 
-FORMAT = 2
+FORMAT = 3
+# How far above a typical text's (the training mean's) the embedding must push a head's logit
+# before "similar to known …" is given as a reason.
+SEMANTIC_REASON_LOGIT = 1.0
 
-# Word n-grams that explain nothing to a reader.
-_UNINFORMATIVE = frozenset({"@user", "user", "url", "email", "rt", "amp"})
+# Tokens that explain nothing to a reader: placeholders for handles and links, and the mark the
+# rules put where an allowlisted phrase was (see classifiers.rules.ALLOWED_MARK).
+_UNINFORMATIVE = frozenset({"@user", "user", "url", "email", "rt", "amp", "harmlessphrase"})
 # Words that can push a score (first person is common in threats) but explain nothing alone.
 _FUNCTION_WORDS = frozenset((
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "he",
-    "her", "him", "his", "i", "i'm", "im", "in", "is", "it", "its", "me", "my", "of", "on", "or",
-    "our", "she", "so", "that", "the", "their", "them", "they", "this", "to", "up", "us", "was",
-    "we", "were", "what", "when", "will", "with", "you", "your",
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
+    "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between",
+    "both", "but", "by", "can", "can't", "cannot", "could", "couldn't", "did", "didn't", "do",
+    "does", "doesn't", "doing", "don't", "down", "during", "each", "even", "ever", "every", "few",
+    "for", "from", "further", "get", "gets", "got", "had", "hadn't", "has", "hasn't", "have",
+    "haven't", "having", "he", "he'd", "he'll", "he's", "her", "here", "hers", "herself", "him",
+    "himself", "his", "how", "i", "i'd", "i'll", "i'm", "i've", "if", "im", "in", "into", "is",
+    "isn't", "it", "it's", "its", "itself", "just", "let's", "like", "me", "more", "most", "much",
+    "must", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only",
+    "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "really", "same",
+    "say", "says", "said", "she", "she'd", "she'll", "she's", "should", "shouldn't", "so", "some",
+    "still", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves",
+    "then", "there", "there's", "these", "they", "they'd", "they'll", "they're", "they've",
+    "thing", "things", "this", "those", "through", "time", "times", "to", "too", "under", "until",
+    "up", "upon", "us", "very", "was", "wasn't", "way", "we", "we'd", "we'll", "we're", "we've",
+    "well", "were", "weren't", "what", "what's", "when", "where", "which", "while", "who", "who's",
+    "whom", "why", "will", "with", "won't", "would", "wouldn't", "yet", "you", "you'd", "you'll",
+    "you're", "you've", "your", "yours", "yourself", "yourselves", "day", "days", "today",
+    "yesterday", "tomorrow", "week", "year", "years", "lot", "lots", "go", "going", "gone", "get",
+    "getting", "make", "made", "see", "seen", "know", "think", "want", "back", "put", "take",
+    "come",
 ))
-# An n-gram worth showing has a word of three letters or more that is not a function word.
+# An n-gram worth showing starts and ends with a word of three letters or more that is not a
+# function word ("burn", "dead meat"; never "of time" or "you will").
 _CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
 # A text with no words of its own (no letters outside the placeholders for handles, links and
 # e-mail addresses) gives the heads nothing to weigh: their score would be little more than the
@@ -76,6 +101,13 @@ class TriageModel:
     # (n_categories, len(length_bins)): what a text's word count says (see features.LENGTH_BINS)
     length_weights: np.ndarray | None = None
     length_bins: tuple[int, ...] = LENGTH_BINS
+    # The semantic stage: which encoder, its weight against the sparse block, the heads'
+    # weights for its columns (n_categories, dimensions), and the mean embedding of the training
+    # texts (what a degraded classifier, without the encoder, puts in its place).
+    encoder: str = ""
+    embedding_scale: float = 0.0
+    embedding_weights: np.ndarray | None = None
+    embedding_mean: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.length_weights is None:
@@ -100,6 +132,19 @@ class TriageModel:
         self._counter = TermCounter(self.hashing)
         self._kept_without_words = np.array([c in SCORED_WITHOUT_WORDS
                                              for c in self.categories], dtype=np.float32)
+        if self.encoder:
+            if self.embedding_weights is None or self.embedding_mean is None:
+                raise ValueError("a model with an encoder needs its embedding weights and mean")
+            if self.embedding_weights.shape != (len(self.categories), len(self.embedding_mean)):
+                raise ValueError(f"embedding_weights is {self.embedding_weights.shape}, expected "
+                                 f"{(len(self.categories), len(self.embedding_mean))}")
+            self._embedding_weights = np.ascontiguousarray(
+                self.embedding_weights.T * self.embedding_scale, dtype=np.float32)
+            self._typical_push = self.embedding_mean @ self._embedding_weights
+
+    @property
+    def uses_encoder(self) -> bool:
+        return bool(self.encoder)
 
     @classmethod
     def from_payload(cls, payload: Mapping, version: str) -> TriageModel:
@@ -116,7 +161,8 @@ class TriageModel:
                    intercept=np.asarray(payload["intercept"], dtype=np.float32),
                    trained=np.asarray(payload["trained"], dtype=bool), thresholds=thresholds,
                    length_weights=np.asarray(payload["length_weights"], dtype=np.float32),
-                   length_bins=tuple(int(b) for b in payload["length_bins"]))
+                   length_bins=tuple(int(b) for b in payload["length_bins"]),
+                   **_embedding_from(payload))
 
     def payload(self) -> dict:
         """What goes into the model file (everything but the version, which the sidecar holds):
@@ -130,6 +176,9 @@ class TriageModel:
             "intercept": self.intercept, "trained": self.trained,
             "thresholds": {k: float(v) for k, v in self.thresholds.items()},
             "length_weights": self.length_weights, "length_bins": list(self.length_bins),
+            "encoder": self.encoder, "embedding_scale": float(self.embedding_scale),
+            "embedding_weights": self.embedding_weights if self.encoder else np.zeros((0, 0)),
+            "embedding_mean": self.embedding_mean if self.encoder else np.zeros(0),
         }
 
     def features(self, readings: Sequence[Reading]) -> tuple[sp.csr_matrix, Terms]:
@@ -137,14 +186,29 @@ class TriageModel:
         terms = self._counter.counts([r.folded for r in readings])
         return tfidf(terms.counts, self.idf), terms
 
-    def score(self, readings: Sequence[Reading]) -> tuple[np.ndarray, Explanations]:
+    def score(self, readings: Sequence[Reading], embeddings: np.ndarray | None = None,
+              shift: np.ndarray | None = None) -> tuple[np.ndarray, Explanations]:
         """Probabilities (rows: texts, columns: `CATEGORIES`) and the means to say which word
-        n-grams pushed a text's score for a category up the most."""
+        n-grams, or the semantic stage, pushed a text's score for a category up the most.
+
+        `embeddings` are the texts' sentence embeddings for a model with an encoder; None runs
+        it degraded, with the training mean in their place. `shift` is added to the logits (a
+        school's adjustment, rows: texts, columns: categories)."""
         text, terms = self.features(readings)
         rules = rule_columns(readings)
         words = word_counts(readings)
         logits = (text @ self._text_weights + rules @ self.rule_weights.T
                   + length_columns(words, self.length_bins) @ self.length_weights.T + self._bias)
+        semantic = None
+        if self.encoder:
+            if embeddings is None:
+                logits += self._typical_push
+            else:
+                push = embeddings @ self._embedding_weights
+                logits += push
+                semantic = push - self._typical_push
+        if shift is not None:
+            logits += shift
         probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
         wordless = words == 0
         if wordless.any():
@@ -153,7 +217,16 @@ class TriageModel:
         for j in np.flatnonzero(~self.trained):
             category = self.categories[j]
             probabilities[:, j] = [r.strength(category) for r in readings]
-        return probabilities, Explanations(self, text, terms)
+        return probabilities, Explanations(self, text, terms, semantic)
+
+
+def _embedding_from(payload: Mapping) -> dict:
+    encoder = str(payload.get("encoder", ""))
+    if not encoder:
+        return {}
+    return {"encoder": encoder, "embedding_scale": float(payload["embedding_scale"]),
+            "embedding_weights": np.asarray(payload["embedding_weights"], dtype=np.float32),
+            "embedding_mean": np.asarray(payload["embedding_mean"], dtype=np.float32)}
 
 
 def _csr_to(matrix: sp.csr_matrix) -> dict:
@@ -185,12 +258,17 @@ class Explanations:
     # by a longer phrase.
     CANDIDATES = 8
 
-    def __init__(self, model: TriageModel, text: sp.csr_matrix, terms: Terms) -> None:
+    def __init__(self, model: TriageModel, text: sp.csr_matrix, terms: Terms,
+                 semantic: np.ndarray | None = None) -> None:
         self.model = model
         self.text = text
         self.terms = terms
-        # (text, category) -> its candidate n-grams (indices into `terms`), best first
+        # (texts, categories): how far the embedding pushed each logit above a typical text's
+        self.semantic = semantic
+        # (text, category) -> its candidate n-grams (indices into `terms`), best first, and the
+        # strongest one's push on the logit
         self._candidates: dict[tuple[int, int], list[int]] = {}
+        self._strongest: dict[tuple[int, int], float] = {}
         self._nameable: tuple[np.ndarray, ...] | None = None
 
     def prepare(self, flags: np.ndarray) -> None:
@@ -219,7 +297,16 @@ class Explanations:
             first, counts = first[named], counts[named]
             columns = terms.columns[first]
             values = (1.0 + np.log(counts)) * self.model.idf[columns]
-            self._nameable = text_of[first], columns, first, values.astype(np.float32)
+            # Scaled as the feature row is (unit length over all its columns), so that a push is
+            # what the n-gram really adds to the logit.
+            raw = terms.counts
+            weighted = (1.0 + np.log(np.maximum(raw.data, 1.0))) * self.model.idf[raw.indices]
+            row_of = np.repeat(np.arange(raw.shape[0]), np.diff(raw.indptr))
+            norms = np.sqrt(np.bincount(row_of, weights=np.square(weighted),
+                                        minlength=raw.shape[0]))
+            norms[norms == 0.0] = 1.0
+            rows = text_of[first]
+            self._nameable = rows, columns, first, (values / norms[rows]).astype(np.float32)
         return self._nameable
 
     def _work_out(self, rows: np.ndarray, j: int) -> None:
@@ -232,13 +319,30 @@ class Explanations:
                                                                  pushes))
         # Biggest push first; ties in column order.
         order = np.lexsort((columns, -pushes, pair_rows))
-        pair_rows, ngrams = pair_rows[order], ngrams[order]
+        pair_rows, ngrams, pushes = pair_rows[order], ngrams[order], pushes[order]
         starts = np.searchsorted(pair_rows, rows)
         ends = np.minimum(np.searchsorted(pair_rows, rows, side="right"),
                           starts + self.CANDIDATES)
         ngrams = ngrams.tolist()
+        pushes = pushes.tolist()
         for row, lo, hi in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
             self._candidates[(row, j)] = ngrams[lo:hi]
+            self._strongest[(row, j)] = pushes[lo] if hi > lo else 0.0
+
+    def strongest_push(self, row: int, category: str) -> float:
+        """How much the text's strongest readable n-gram adds to the category's logit."""
+        j = self.model.categories.index(category)
+        if (row, j) not in self._strongest:
+            self._work_out(np.array([row]), j)
+        return self._strongest[(row, j)]
+
+    def similar(self, row: int, category: str) -> bool:
+        """Did the semantic stage, on its own, push this text's category well above a typical
+        text's? (Then "similar to known …" is a reason worth giving.)"""
+        if self.semantic is None:
+            return False
+        return bool(self.semantic[row, self.model.categories.index(category)]
+                    >= SEMANTIC_REASON_LOGIT)
 
     def __call__(self, row: int, category: str, k: int) -> list[str]:
         j = self.model.categories.index(category)
@@ -258,33 +362,20 @@ class Explanations:
         return chosen
 
 
-class _ContentWords(dict):
-    """token -> whether it is a word worth showing a reader; filled as tokens are met."""
-
-    def __missing__(self, token: str) -> bool:
-        if len(self) > 200_000:
-            self.clear()
-        content = self[token] = bool(_CONTENT_WORD.fullmatch(token)) \
-            and token not in _FUNCTION_WORDS
-        return content
-
-
-_CONTENT = _ContentWords()
+@functools.lru_cache(maxsize=200_000)
+def _is_content(token: str) -> bool:
+    """Is `token` a word worth showing a reader? (lru_cache is safe across threads.)"""
+    return bool(_CONTENT_WORD.fullmatch(token)) and token not in _FUNCTION_WORDS
 
 
 def _readable_ngrams(terms: Terms) -> np.ndarray:
-    """Per word n-gram of `terms`: has it a word of three letters or more that is not a
-    function word (and is it not a placeholder such as "url")?"""
-    content = np.fromiter(map(_CONTENT.__getitem__, terms.tokens), dtype=bool,
+    """Per word n-gram of `terms`: do its first and last words say something (a word of three
+    letters or more that is neither a function word nor a placeholder such as "url")?"""
+    content = np.fromiter(map(_is_content, terms.tokens), dtype=bool,
                           count=len(terms.tokens))
     placeholder = np.fromiter(map(_UNINFORMATIVE.__contains__, terms.tokens), dtype=bool,
                               count=len(terms.tokens))
-    readable = np.zeros(len(terms.first), dtype=bool)
-    for n in np.unique(terms.size).tolist():
-        at = np.flatnonzero(terms.size == n)
-        first = terms.first[at]
-        hit = content[first] & ~placeholder[first] if n == 1 else np.zeros(len(at), dtype=bool)
-        for i in range(n if n > 1 else 0):
-            hit |= content[first + i]
-        readable[at] = hit
-    return readable
+    content &= ~placeholder
+    if not len(terms.first):
+        return np.zeros(0, dtype=bool)
+    return content[terms.first] & content[terms.first + terms.size - 1]

@@ -20,11 +20,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 import zipfile
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from os import PathLike
 from pathlib import Path
+
+from classifiers.base import UnavailableError
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_PATH = MODEL_DIR / "triage.skops"
@@ -33,10 +36,12 @@ MODEL_PATH = MODEL_DIR / "triage.skops"
 # booleans, null) and numpy arrays of plain dtypes.
 TRUSTED_TYPES = ("builtins.dict", "builtins.list", "builtins.str", "builtins.int",
                  "builtins.float", "builtins.bool", "builtins.NoneType", "numpy.ndarray")
-FORMAT = 2
+FORMAT = 3
+# Format 2 is format 3 without the semantic stage.
+READABLE_FORMATS = (2, FORMAT)
 
 
-class ModelError(Exception):
+class ModelError(UnavailableError):
     """A model file is missing a part, fails its checks, or was made by an incompatible version."""
 
 
@@ -156,7 +161,7 @@ def load_model(path: str | PathLike[str] = MODEL_PATH):
     except Exception as exc:  # a corrupt zip or schema: all mean "cannot use this file"
         raise ModelError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") \
             from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS:
         raise ModelError(f"{path}: not a triage model of format {FORMAT}; retrain with "
                          f"`hallmonitor model train`")
     if tuple(payload.get("categories", ())) != CATEGORIES:
@@ -168,11 +173,21 @@ def load_model(path: str | PathLike[str] = MODEL_PATH):
         raise ModelError(f"{path}: incomplete model ({type(exc).__name__}: {exc})") from None
 
 
+_shipped = None
+_shipped_lock = threading.Lock()
+
+
 def load_shipped_model():
-    """The model shipped in the package, or None before one has been trained."""
-    if not MODEL_PATH.exists():
-        return None
-    return load_model(MODEL_PATH)
+    """The model shipped in the package, loaded once per process: every school's classifier
+    shares it (a trust with thirty schools needs one copy of the weights, not thirty)."""
+    global _shipped
+    with _shipped_lock:
+        if _shipped is None:
+            if not MODEL_PATH.exists():
+                raise ModelError(f"the shipped model file {MODEL_PATH} is missing; reinstall "
+                                 f"hallmonitor or run 'hallmonitor model train --replace'")
+            _shipped = load_model(MODEL_PATH)
+        return _shipped
 
 
 def model_info(path: str | PathLike[str] = MODEL_PATH) -> dict:

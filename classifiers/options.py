@@ -6,8 +6,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from classifiers.base import CATEGORIES
+
+if TYPE_CHECKING:
+    from classifiers.adjustment import Adjustment
 
 
 @dataclass(frozen=True)
@@ -18,12 +22,18 @@ class ClassifierOptions:
     - `keywords`: category -> extra whole-word terms; a hit always flags that category.
     - `allowlist`: the school's words and phrases that are not offensive (place names, surnames).
     - `pupil_names`: pupils' full names, so a comment naming a child is flagged as personal data.
+    - `allow_degraded`: run without the model file or the sentence encoder if they cannot be
+      loaded (otherwise loading fails: see `classifiers.load_classifier`).
+    - `adjustment`: what the school's own corrections taught (`classifiers.adjustment`), applied
+      on top of the shipped model it was learned for, and ignored on any other.
     """
 
     thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     keywords: Mapping[str, Sequence[str]] = field(default_factory=lambda: MappingProxyType({}))
     allowlist: Sequence[str] = ()
     pupil_names: Sequence[str] = ()
+    allow_degraded: bool = False
+    adjustment: Adjustment | None = None
 
     def __post_init__(self) -> None:
         for name, value in self.thresholds.items():

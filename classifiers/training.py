@@ -10,7 +10,10 @@ Data (train splits to fit, val splits to choose thresholds; test splits only for
   teach every category, including the offensive ones in a school page's sense.
 
 Each head is a logistic regression over the tf-idf features, plus the auxiliary scores, the
-rules' hit columns and (for the heads only school examples teach) the text's length in words. The
+rules' hit columns, (for the heads only school examples teach) the text's length in words, and
+the text's sentence embedding (`classifiers.encoder`) times EMBEDDING_SCALE, all fitted together:
+the embedding lets a head recognise a threat or a disclosure in words no training example used,
+and the n-grams keep what the embedding blurs (slurs, spellings, names). The
 heads the public sets teach weigh the text features Naive-Bayes fashion first (NB-LR), which suits
 tens of thousands of tweets; most others, taught by a few hundred school examples, do better
 without it: the NB ratio of an n-gram seen in a single threat and nowhere else is so large that
@@ -41,6 +44,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from classifiers.base import CATEGORIES
 from classifiers.datasets import (
+    HELDOUT,
     OFFENSIVE,
     OFFENSIVE_CATEGORIES,
     PUBLIC_SETS,
@@ -51,6 +55,7 @@ from classifiers.datasets import (
     read_labelled,
     shared_data_dir,
 )
+from classifiers.encoder import Encoder, embed_cached
 from classifiers.evaluation import Report, evaluate_examples
 from classifiers.features import (
     LENGTH_BINS,
@@ -129,6 +134,10 @@ RECALL_FLOOR = 0.9
 PRECISION_FLOOR = 0.5
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 DEFAULT_THRESHOLD = 0.5
+# The embedding block's weight against the sparse block (whose rows have unit length, as the
+# embedding's do): every column is regularised alike, so this sets how much the heads may lean on
+# the embedding. Chosen on the validation files (see docs/classifier.md).
+EMBEDDING_SCALE = 2.0
 # Text weights smaller than this are dropped from the file: they never move a score visibly,
 # and dropping them keeps the shipped model a few megabytes.
 PRUNE_BELOW = 0.02
@@ -146,6 +155,7 @@ class Corpus:
     rules: np.ndarray | None = None
     length: np.ndarray | None = None
     aux: np.ndarray | None = None
+    embedding: np.ndarray | None = None
 
     def labels(self, category: str) -> np.ndarray:
         if category == OFFENSIVE:
@@ -153,11 +163,37 @@ class Corpus:
         return np.array([category in e.labels for e in self.examples])
 
 
+class KnownEmbeddings:
+    """An encoder for training's own classifier: the texts training has embedded already are
+    looked up, not embedded again (threshold choice and evaluation score them several times)."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.name = encoder.name
+        self._known: dict[str, np.ndarray] = {}
+
+    def remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        self._known.update(zip(texts, vectors, strict=True))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._known]
+        if missing:
+            self.remember(missing, embed_cached(self.encoder, missing))
+        if not texts:
+            return np.zeros((0, self.encoder.dimensions), dtype=np.float32)
+        return np.vstack([self._known[t] for t in texts])
+
+
 def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0,
-          log: Log = print, school_dir: Path | None = None) -> dict:
+          log: Log = print, school_dir: Path | None = None,
+          embedding_scale: float = EMBEDDING_SCALE, threads: int = 2) -> dict:
     """Train, choose thresholds, evaluate and save the model to `out` (a .skops file, or a
-    directory to hold triage.skops) with its JSON sidecar. Returns the sidecar's content."""
+    directory to hold triage.skops) with its JSON sidecar. Returns the sidecar's content.
+
+    `embedding_scale` 0 trains without the semantic stage (for comparison)."""
     started = time.monotonic()
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"no such data folder: {data_dir}")
     data_dir = Path(data_dir) if data_dir is not None else shared_data_dir()
     school_dir = Path(school_dir) if school_dir is not None else SCHOOL_DIR
     out = Path(out)
@@ -168,7 +204,7 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
     files = _find_files(data_dir, school_dir, log)
     hashes = {}
     log("training data (sha256):")
-    for role in ("train", "val", "test"):
+    for role in ("train", "val", "test", "heldout"):
         for name, path in files[role].items():
             hashes[f"{role}/{name}"] = sha256_file(path)
             log(f"  {hashes[f'{role}/{name}']}  {path}")
@@ -178,13 +214,21 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
     rules = Rules()
     hashing = Hashing()
     counter = TermCounter(hashing)
+    encoder = KnownEmbeddings(Encoder(threads=threads)) if embedding_scale > 0 else None
 
     def corpus(name: str, path: Path) -> Corpus:
         examples = read_labelled(path)
         readings = rules.read_all([e.text for e in examples])
-        return Corpus(name, examples, readings, counter.counts([r.folded for r in readings]).counts)
+        c = Corpus(name, examples, readings, counter.counts([r.folded for r in readings]).counts)
+        if encoder is not None:
+            plains = [r.plain for r in readings]
+            c.embedding = embed_cached(encoder.encoder, plains)
+            encoder.remember(plains, c.embedding)
+        else:
+            c.embedding = np.zeros((len(examples), 0), dtype=np.float32)
+        return c
 
-    log("reading and featurising...")
+    log("reading, featurising and embedding (embeddings are cached between runs)...")
     train_sets = {name: corpus(name, path) for name, path in files["train"].items()}
     val_sets = {name: corpus(name, path) for name, path in files["val"].items()}
     idf = _idf(sp.vstack([c.counts for c in train_sets.values()], format="csr"))
@@ -197,7 +241,11 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
     aux_coef, aux_intercept = _fit_aux(aux_names, train_sets, val_sets, seed, log)
 
     n_text = idf.shape[0]
+    n_embedding = next(iter(train_sets.values())).embedding.shape[1]
+    for c in [*train_sets.values(), *val_sets.values()]:
+        c.embedding = c.embedding * np.float32(embedding_scale)
     text_rows, aux_weights, rule_weights, length_weights = [], [], [], []
+    embedding_weights = []
     intercept, trained = [], []
     for category in CATEGORIES:
         rows = _head_rows(category, train_sets, rng)
@@ -207,22 +255,25 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
             aux_weights.append(np.zeros(len(aux_names), np.float32))
             rule_weights.append(np.zeros(len(CATEGORIES), np.float32))
             length_weights.append(np.zeros(len(LENGTH_BINS), np.float32))
+            embedding_weights.append(np.zeros(n_embedding, np.float32))
             intercept.append(0.0)
             trained.append(False)
             continue
-        text, aux, rule, length, y, weight = rows
-        head = _fit_head(category, text, aux, rule, length, y, weight, seed)
+        text, aux, rule, length, embedding, y, weight = rows
+        head = _fit_head(category, text, aux, rule, length, embedding, y, weight, seed)
         log(f"  {category:<14} {int(y.sum()):>6} positive / {len(y):>6} rows, "
             f"{head[0].nnz} text weights")
         text_rows.append(head[0])
         aux_weights.append(head[1])
         rule_weights.append(head[2])
         length_weights.append(head[3])
+        embedding_weights.append(head[5])
         intercept.append(head[4])
         trained.append(True)
 
     data_digest = hashlib.sha256(
-        "".join(f"{k}={v};" for k, v in sorted(hashes.items()) if not k.startswith("test/"))
+        "".join(f"{k}={v};" for k, v in sorted(hashes.items())
+                if not k.startswith(("test/", "heldout/")))
         .encode()).hexdigest()
     model = TriageModel(
         version="",
@@ -234,22 +285,24 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
         rule_weights=np.vstack(rule_weights).astype(np.float32),
         intercept=np.array(intercept, np.float32), trained=np.array(trained),
         thresholds={c: DEFAULT_THRESHOLD for c in CATEGORIES},
-        length_weights=np.vstack(length_weights).astype(np.float32), length_bins=LENGTH_BINS)
+        length_weights=np.vstack(length_weights).astype(np.float32), length_bins=LENGTH_BINS,
+        **_semantic_stage(encoder, embedding_scale, embedding_weights, train_sets))
 
     log("choosing thresholds on validation data...")
-    model.thresholds = _choose_thresholds(model, rules, val_sets, log)
+    model.thresholds = _choose_thresholds(model, rules, val_sets, log, encoder)
     # The version names the data and the weights: the same data, code and seed give the same one.
     weights = hashlib.sha256()
     for array in (model.text_coef.data, model.text_coef.indices, model.aux_weights,
                   model.rule_weights, model.length_weights, model.intercept, model.aux_coef.data,
-                  np.array([model.thresholds[c] for c in CATEGORIES])):
+                  np.array([model.thresholds[c] for c in CATEGORIES]),
+                  model.embedding_weights if model.uses_encoder else np.zeros(0)):
         weights.update(np.ascontiguousarray(array).tobytes())
     model.version = f"triage-{LEXICON_VERSION}.{data_digest[:8]}.{weights.hexdigest()[:8]}"
 
     log("evaluating...")
-    classifier = TriageClassifier(rules, model)
+    classifier = TriageClassifier(rules, model, encoder=encoder)
     evaluation = {}
-    for role in ("val", "test"):
+    for role in ("val", "test", "heldout"):
         for name, path in files[role].items():
             report = evaluate_examples(classifier, read_labelled(path), source=f"{role}/{name}")
             evaluation[f"{role}/{name}"] = _summary(report)
@@ -265,6 +318,7 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
         "lexicon_version": LEXICON_VERSION,
         "data_sha256": hashes,
         "training_rows": {name: len(c.examples) for name, c in train_sets.items()},
+        "encoder": model.encoder, "embedding_scale": embedding_scale,
         "evaluation": evaluation,
         "offensive_mapping": "a text counts as offensive when any of "
                              + ", ".join(OFFENSIVE_CATEGORIES) + " is flagged",
@@ -276,8 +330,20 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
     return sidecar
 
 
+def _semantic_stage(encoder: KnownEmbeddings | None, scale: float,
+                    weights: list[np.ndarray], train_sets: dict[str, Corpus]) -> dict:
+    if encoder is None:
+        return {}
+    everything = np.vstack([c.embedding for c in train_sets.values()]) / np.float32(scale)
+    return {"encoder": encoder.name, "embedding_scale": float(scale),
+            "embedding_weights": np.vstack(weights).astype(np.float32),
+            "embedding_mean": everything.mean(axis=0).astype(np.float32)}
+
+
 def _find_files(data_dir: Path, school_dir: Path, log: Log) -> dict[str, dict[str, Path]]:
-    files: dict[str, dict[str, Path]] = {"train": {}, "val": {}, "test": {}}
+    """The files of each role. "heldout" is the independent evaluation set: it is read only to
+    report figures, after the model and its thresholds are fixed."""
+    files: dict[str, dict[str, Path]] = {"train": {}, "val": {}, "test": {}, "heldout": {}}
     if not data_dir.is_dir():
         log(f"warning: {data_dir} not found; training on the school examples alone")
     for name in PUBLIC_SETS:
@@ -291,6 +357,8 @@ def _find_files(data_dir: Path, school_dir: Path, log: Log) -> dict[str, dict[st
             files[role]["school"] = path
         else:
             log(f"warning: {path} not found; the school categories get no {role} examples")
+    if (school_dir / HELDOUT).exists():
+        files["heldout"]["independent"] = school_dir / HELDOUT
     return files
 
 
@@ -360,8 +428,8 @@ def _fit_aux(names: Sequence[str], train_sets: dict[str, Corpus], val_sets: dict
 
 
 def _head_rows(category: str, train_sets: dict[str, Corpus], rng: np.random.Generator):
-    """The rows one head trains on: (text, aux, rules, length, y, weight), or None if it has
-    none."""
+    """The rows one head trains on: (text, aux, rules, length, embedding, y, weight), or None
+    if it has none."""
     parts: list[tuple[Corpus, np.ndarray, np.ndarray, float]] = []  # corpus, rows, y, weight
     school = train_sets.get("school")
     if school is not None:
@@ -398,21 +466,23 @@ def _head_rows(category: str, train_sets: dict[str, Corpus], rng: np.random.Gene
     aux = np.vstack([c.aux[rows] for c, rows, _, _ in parts])
     rule = np.vstack([c.rules[rows] for c, rows, _, _ in parts])
     length = np.vstack([c.length[rows] for c, rows, _, _ in parts])
+    embedding = np.vstack([c.embedding[rows] for c, rows, _, _ in parts])
     weight = np.concatenate([np.full(len(rows), w, np.float32) for _, rows, _, w in parts])
-    return text, aux, rule, length, y, weight
+    return text, aux, rule, length, embedding, y, weight
 
 
-def _fit_head(category, text, aux, rule, length, y, weight, seed):
+def _fit_head(category, text, aux, rule, length, embedding, y, weight, seed):
     if category in PUBLIC_HEADS:
         # Tweets' lengths say nothing about a school page's comments: these heads ignore it.
         length = np.zeros_like(length)
-    extra = np.hstack([aux, rule, length])
+    extra = np.hstack([aux, rule, length, embedding])
     text_w, extra_w, b = _fit_nb_lr(text, extra, y, weight, seed,
                                     C if category in PUBLIC_HEADS else C_SCHOOL,
                                     nb=category in NB_HEADS)
-    n_aux, n_rule = aux.shape[1], rule.shape[1]
+    n_aux, n_rule, n_length = aux.shape[1], rule.shape[1], length.shape[1]
+    at = n_aux + n_rule + n_length
     return (_prune(text_w), extra_w[:n_aux], extra_w[n_aux:n_aux + n_rule],
-            extra_w[n_aux + n_rule:], b)
+            extra_w[n_aux + n_rule:at], b, extra_w[at:])
 
 
 def _prune(weights: np.ndarray) -> sp.csr_matrix:
@@ -421,8 +491,8 @@ def _prune(weights: np.ndarray) -> sp.csr_matrix:
 
 
 def _choose_thresholds(model: TriageModel, rules: Rules, val_sets: dict[str, Corpus],
-                       log: Log) -> dict[str, float]:
-    classifier = TriageClassifier(rules, model)
+                       log: Log, encoder: KnownEmbeddings | None) -> dict[str, float]:
+    classifier = TriageClassifier(rules, model, encoder=encoder)
     scores = {name: classifier.score_readings(c.readings)[0] for name, c in val_sets.items()}
     index = {c: j for j, c in enumerate(CATEGORIES)}
     chosen = {c: DEFAULT_THRESHOLD for c in CATEGORIES}
