@@ -231,3 +231,35 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ok: Mapped[bool] = mapped_column(Boolean)
     result: Mapped[str] = mapped_column(Text, default="")
+
+
+class Feedback(Base):
+    """A member of staff's correction of an item's verdict: the categories it really belongs to
+    (none when it is not a problem). The school's adjustment to the model is learned from these.
+    They stay in the school's database and go with their item when retention removes it."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"), index=True)
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    not_a_problem: Mapped[bool] = mapped_column(Boolean, default=False)
+    corrected_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchoolAdjustment(Base):
+    """What a school's corrections taught, applied on top of the shipped model it was learned
+    for (`classifiers.adjustment.Adjustment` as a payload). One per school: training replaces it."""
+
+    __tablename__ = "school_adjustment"
+
+    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"), primary_key=True)
+    base_version: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    corrections: Mapped[int] = mapped_column(Integer)
+    trained_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What held-out corrections said before and after (see monitor.adjustments).
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)

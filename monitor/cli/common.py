@@ -33,6 +33,13 @@ class Failure(click.ClickException):
     """A clear one-line failure; exit 1."""
 
 
+class BadInput(click.ClickException):
+    """Input the command cannot use (no such item, an unknown name, clashing options): one line,
+    exit 2 like any other usage error."""
+
+    exit_code = 2
+
+
 # --- shared plumbing ----------------------------------------------------------------------------
 
 def _config_path(path: str | None) -> Path:
