@@ -177,6 +177,9 @@ class ClassifierSettings(Strict):
     thresholds: dict[str, float] = {}
     keywords: dict[str, list[str]] = {}
     allowlist: list[str] = []
+    # Without its model file or its sentence encoder the classifier misses far more threats, so
+    # the daemon refuses to start; true runs it on what there is, telling IT it is degraded.
+    allow_degraded: bool = False
 
     _keywords = field_validator("keywords")(lambda v: _category_keys(v))
 
