@@ -10,6 +10,7 @@ and exits within a few seconds.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -24,7 +25,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import db, incidents, models, notify, sources
+from classifiers import UnavailableError
+from monitor import alerts, db, incidents, models, notify, sources
 from monitor.classify import ClassifierCache
 from monitor.config import Config
 from monitor.pipeline import Pipeline, PollResult
@@ -35,6 +37,30 @@ log = logging.getLogger(__name__)
 MAX_TICK = 15.0
 # Running polls get this long to commit their page after a stop is asked for.
 STOP_GRACE = 8.0
+
+
+class CannotStart(Exception):
+    """The daemon must not start; the message is one line saying why and what to do."""
+
+
+def load_classifiers(cache: ClassifierCache) -> dict[str, str]:
+    """Load every school's classifier now, before anything is polled.
+
+    Without its model file or its sentence encoder the classifier misses far more threats, so
+    that raises `CannotStart` unless the config says `allow_degraded`. Returns, for each school
+    whose classifier runs degraded, what is missing (empty when all is well)."""
+    degraded: dict[str, str] = {}
+    for school in cache.config.schools:
+        try:
+            classifier = cache.for_school(school)
+        except UnavailableError as error:
+            reason = " ".join(str(error).split())
+            raise CannotStart(f"{reason} (set allow_degraded = true in [classifier] to run "
+                              "without it, with weaker threat detection)") from None
+        missing = getattr(classifier, "degraded", None)
+        if missing:
+            degraded[school.id] = missing
+    return degraded
 
 
 def worker_id() -> str:
@@ -87,6 +113,50 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self._active = 0
         self._active_lock = threading.Lock()
+        # School id -> what its classifier lacks, once loaded (None before).
+        self.degraded: dict[str, str] | None = None
+        self._told_it = False
+
+    def prepare(self) -> None:
+        """Load every school's classifier before the first poll, so a missing model or encoder
+        stops the daemon at start (`CannotStart`) rather than weakening every verdict quietly.
+        Running degraded, because the config allows it, is logged here and told to IT once the
+        schools are in the database (`_tell_it_if_degraded`)."""
+        if self.degraded is not None:
+            return
+        degraded = load_classifiers(self.classifiers)
+        by_problem: dict[str, list[str]] = {}
+        for school_id, missing in degraded.items():
+            by_problem.setdefault(missing, []).append(school_id)
+        for missing, school_ids in by_problem.items():
+            log.warning("running degraded (allow_degraded = true) for %s: %s; threat detection "
+                        "is weaker until this is fixed", ", ".join(school_ids), missing)
+        self.degraded = degraded
+
+    def _tell_it_if_degraded(self) -> None:
+        """Tell each school's IT, at most once per start, that its classifier runs degraded."""
+        if self._told_it or not self.degraded:
+            return
+        now = datetime.now(UTC)
+        host = socket.gethostname()
+        with self.sessions.begin() as session:
+            for school_id, missing in self.degraded.items():
+                # Once a day per host and problem at most: a daemon restarted in a loop, or
+                # `poll --once` from cron, must not bury IT in the same notice.
+                digest = hashlib.sha256(missing.encode()).hexdigest()[:12]
+                alerts.notify_it(
+                    session, self.config, school_id,
+                    f"classifier-degraded:{school_id}:{host}:{now:%Y-%m-%d}:{digest}",
+                    "classifier_degraded",
+                    "[ACTION NEEDED] Threat detection is running degraded",
+                    f"Hall Monitor on {host} started without part of its classifier:\n"
+                    f"  {missing}\n\n"
+                    "It is running only because allow_degraded = true in [classifier]. It "
+                    "misses more threats and safeguarding concerns than usual until this is "
+                    "fixed; its verdicts are marked \"+degraded\". Fix the installation, then "
+                    "restart the daemon ('hallmonitor check-config' says what is missing).",
+                    now)
+        self._told_it = True
 
     # --- one-shot operations (also used by `hallmonitor poll --once`) ------------------------
 
@@ -97,7 +167,9 @@ class Daemon:
 
     def poll_once(self, source_ids: list[int] | None = None) -> list[PollResult]:
         """Poll every enabled source (or those named) now, whatever their schedule."""
+        self.prepare()
         rows = self.sync_sources()
+        self._tell_it_if_degraded()
         chosen = [s.id for s in rows if source_ids is None or s.id in source_ids]
         return [self.pipeline.poll(source_id, stop=self.stop, due_only=False)
                 for source_id in chosen]
@@ -151,10 +223,11 @@ class Daemon:
                      result.alerts, f", error: {result.error}" if result.error else "")
 
     def start(self) -> None:
+        # The classifiers are loaded now, not on the first poll, so a missing model or encoder
+        # fails at start.
+        self.prepare()
         rows = self.sync_sources()
-        # Load the model now, not on the first poll, so a broken model file fails at start.
-        for school in self.config.schools:
-            self.classifiers.for_school(school)
+        self._tell_it_if_degraded()
         scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},

@@ -13,12 +13,27 @@ from monitor.cli.common import load_config, shown_db
 def check_config(path: str | None, demo: bool) -> None:
     """Validate a config file and print what would run (secrets masked)."""
     from monitor import secrets
+    from monitor.classify import ClassifierCache
+    from monitor.daemon import CannotStart, load_classifiers
+    from monitor.errors import ConfigError
     from monitor.rules import categories_by_role
 
     config = load_config(path, demo)
+    # The daemon loads the same classifiers at start; one that would refuse to start is a problem
+    # here too.
+    classifiers = ClassifierCache(config)
+    try:
+        degraded = load_classifiers(classifiers)
+    except CannotStart as exc:
+        raise ConfigError([f"classifier: {exc}"]) from None
     click.echo(f"Config OK: {config.path or 'built-in demo'}")
     click.echo(f"Database: {shown_db(config)}")
     click.echo(f"Data directory: {config.daemon.data_dir}")
+    versions = sorted({classifiers.for_school(school).version for school in config.schools})
+    click.echo(f"Classifier: {', '.join(versions)}")
+    for missing in sorted(set(degraded.values())):
+        click.echo(f"warning: the classifier runs degraded (allow_degraded = true): {missing}; "
+                   "threat detection is weaker until this is fixed")
     for school in config.schools:
         click.echo(f"\nSchool {school.id}: {school.name} ({config.school_timezone(school)})")
         if school.quiet_hours:

@@ -10,6 +10,29 @@ from monitor.cli.common import Failure, config_options, open_db, setup_logging, 
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.daemon import Daemon
+
+
+class CannotStart(click.ClickException):
+    """The daemon refuses to start (its classifier cannot run as trained): one line, exit 2 like
+    a config mistake, which is what it usually is."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"hallmonitor: cannot start: {self.message}", err=True)
+
+
+def _prepared(config: Config) -> Daemon:
+    """A daemon whose classifiers are loaded, or a one-line refusal."""
+    from monitor import daemon
+
+    prepared = daemon.Daemon(config, open_db(config))
+    try:
+        prepared.prepare()
+    except daemon.CannotStart as exc:
+        raise CannotStart(str(exc)) from None
+    return prepared
 
 
 @click.command()
@@ -17,14 +40,12 @@ if TYPE_CHECKING:
 @click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
 def run(config: Config, verbose: bool) -> None:
     """Run the daemon until Ctrl-C or SIGTERM."""
-    from monitor.daemon import Daemon
-
     setup_logging(verbose)
-    sessions = open_db(config)
+    daemon = _prepared(config)
     names = ", ".join(school.name for school in config.schools)
     click.echo(f"Hall Monitor watching {names}; database {shown_db(config)}. "
                "Ctrl-C to stop.", err=True)
-    raise SystemExit(Daemon(config, sessions).run_forever())
+    raise SystemExit(daemon.run_forever())
 
 
 @click.command()
@@ -35,10 +56,8 @@ def run(config: Config, verbose: bool) -> None:
               help="Only this source (repeatable); see 'hallmonitor sources'.")
 def poll(config: Config, once: bool, source_ids: tuple[int, ...]) -> None:
     """Poll every source (or the ones named) once, send due alerts, and exit."""
-    from monitor.daemon import Daemon
-
     setup_logging(False)
-    daemon = Daemon(config, open_db(config))
+    daemon = _prepared(config)
     results = daemon.poll_once(list(source_ids) or None)
     if source_ids and not results:
         raise Failure(f"no enabled source with id {', '.join(map(str, source_ids))}")
