@@ -175,7 +175,7 @@ def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
     if repeat:
         lines.append(f"Repeat: this author has {repeat} other serious flagged comment"
                      f"{'s' if repeat != 1 else ''} in the last 30 days.")
-    lines.append(f"Next: {rules.ADVICE[top]}")
+    lines.append(f"Next: {rules.advice_for(categories, verdict.reasons)}")
     if incident is not None and verdict_severity == "urgent":
         lines.append(f"To acknowledge (stops reminders): hallmonitor incidents ack {incident.id}")
     if top in rules.MODERATE:

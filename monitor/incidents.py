@@ -82,6 +82,18 @@ def escalate_due(config: Config, sessions: sessionmaker[Session],
     return written
 
 
+def _reasons_of(session: Session, incident: models.Incident) -> dict[str, list[str]]:
+    """The reasons of all the incident's verdicts together, by category."""
+    merged: dict[str, list[str]] = {}
+    for reasons in session.scalars(
+            select(models.Verdict.reasons)
+            .join(models.IncidentItem, models.IncidentItem.item_id == models.Verdict.item_id)
+            .where(models.IncidentItem.incident_id == incident.id)):
+        for category, why in (reasons or {}).items():
+            merged.setdefault(category, []).extend(str(w) for w in why)
+    return merged
+
+
 def _escalate(session: Session, config: Config, incident: models.Incident, step: int,
               first, now: datetime) -> bool:
     key = f"incident:{incident.id}:escalation:{first.id}:{step}"
@@ -91,13 +103,15 @@ def _escalate(session: Session, config: Config, incident: models.Incident, step:
     if school is None:  # removed from the config since
         return False
     minutes = int((now - first.created_at).total_seconds() // 60)
+    urgent = ([c for c in incident.categories if rules.SEVERITY.get(c) == "urgent"]
+              or list(incident.categories))
     title = (f"[URGENT] NOT YET ACKNOWLEDGED: incident #{incident.id} "
              f"({', '.join(incident.categories)}) — {school.name}")
     body = "\n".join([
         f"An urgent alert went out {minutes} minutes ago and nobody has acknowledged it.",
         f"Incident #{incident.id}: {incident.item_count} flagged item"
         f"{'s' if incident.item_count != 1 else ''} ({', '.join(incident.categories)}).",
-        f"Next: {rules.ADVICE['threat' if 'threat' in incident.categories else 'safeguarding']}",
+        f"Next: {rules.advice_for(urgent, _reasons_of(session, incident))}",
         f"To acknowledge: hallmonitor incidents ack {incident.id}",
         f"Ref: {key}",
     ])

@@ -63,6 +63,7 @@ UPDATE_AT = (PILE_ON, 10, 25, 50, 100)
 ADVICE: dict[str, str] = {
     "threat": "Treat as a possible threat: tell the DSL and head now; if anyone is in danger call "
               "999. Screenshot it (time, date, place) before hiding it, then hide and block.",
+    # No "call 999" here: whether the police are needed is the DSL's decision.
     "safeguarding": "Safeguarding: the DSL follows the school's procedure today. Do not discuss "
                     "it on social media; screenshot it, then hide it.",
     "hateful": "Record it (screenshot with time, date, place), then delete it and block the "
@@ -80,6 +81,39 @@ ADVICE: dict[str, str] = {
     "praise": "Praise: a thank-you goes a long way.",
     "spam": "Spam or a scam: delete it and block the account.",
 }
+
+# The classifier's reason for a comment alleging that a member of staff harmed a child or behaves
+# inappropriately with children (matched as part of any safeguarding reason).
+STAFF_ALLEGATION_REASON = "allegation about staff"
+# Keeping Children Safe in Education, part four: such an allegation goes to the headteacher, or to
+# the chair of governors when it concerns the head, the same day; staff do not investigate it or
+# approach the person named. The police are the head's call, so no "call 999" unless the comment
+# is also a threat (then the threat advice comes first).
+STAFF_ALLEGATION_ADVICE = (
+    "Allegation about a member of staff: follow the allegations procedure (Keeping Children Safe "
+    "in Education, part four). Refer it to the headteacher today, or to the chair of governors if "
+    "it concerns the headteacher. Do not investigate it or contact the person named. Screenshot "
+    "it (time, date, place), then hide it."
+)
+
+
+def alleges_about_staff(reasons: Mapping[str, Iterable[str]]) -> bool:
+    """Whether a verdict's safeguarding reasons include an allegation about a member of staff."""
+    return any(STAFF_ALLEGATION_REASON in str(reason).lower()
+               for reason in reasons.get("safeguarding") or ())
+
+
+def advice_for(categories: Iterable[str], reasons: Mapping[str, Iterable[str]]) -> str:
+    """What to do next about a flagged item, for its most serious category and its reasons."""
+    categories = [c for c in categories if c in SEVERITY]
+    if not categories:
+        return ""
+    if "safeguarding" in categories and alleges_about_staff(reasons):
+        if "threat" in categories:
+            return f"{ADVICE['threat']} {STAFF_ALLEGATION_ADVICE}"
+        return STAFF_ALLEGATION_ADVICE
+    top = min(categories, key=lambda c: SEVERITY_ORDER.index(SEVERITY[c]))
+    return ADVICE[top]
 
 
 def severity_of(categories: Iterable[str]) -> str | None:
