@@ -151,7 +151,7 @@ class Pipeline:
             school = self.config.school(source.school_id)
             new_items = self._insert_new(session, source, page)
             if new_items:
-                classifier = self.classifiers.for_school(school)
+                classifier = self.classifiers.for_school(school, session)
                 verdicts = classifier.predict([item.text for item in new_items])
                 session.execute(insert(models.Verdict), [{
                     "item_id": item.id, "model_version": verdict.model_version,
