@@ -42,7 +42,7 @@ TOP_FEATURES = 3
 # The categories that interrupt someone (high and urgent severity) and so need evidence.
 EVIDENCE_NEEDED = frozenset({"threat", "safeguarding", "hateful", "abusive", "personal_data"})
 # The least a single phrase must add to the logit to count as evidence on its own.
-EVIDENCE_PUSH = 0.0
+EVIDENCE_PUSH = 0.05
 # How the semantic stage's reason names each category.
 SIMILAR_TO = {
     "threat": "threats", "safeguarding": "safeguarding concerns", "hateful": "hateful comments",

@@ -56,9 +56,9 @@ def items(pages) -> list[tuple[str, Item]]:
 
 @pytest.fixture(scope="module")
 def labels() -> dict[tuple[str, str], str]:
-    """(platform, external_id) -> intended category, from the README's table."""
+    """(platform, external_id) -> intended (first) category, from the README's table."""
     row = re.compile(r"^\| `(?P<id>[0-9_]+)` \| (?P<platform>facebook|instagram|x) \| "
-                     r"(?P<category>[a-z_]+) \|")
+                     r"(?P<category>[a-z_]+)(?: \+ [a-z_]+)* \|")
     found = {}
     for line in readme_section("Flagged items"):
         if match := row.match(line):

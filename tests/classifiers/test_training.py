@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from classifiers.base import CATEGORIES
 from classifiers.model_file import load_model, sha256_file
@@ -63,9 +64,15 @@ def test_it_accepts_a_directory_as_the_output(tmp_path):
     assert sidecar["model_file"] == "triage.skops"
 
 
-def test_without_public_data_it_trains_on_the_school_examples(tmp_path):
-    sidecar, lines = train_tiny(tmp_path / "m.skops", data_dir=tmp_path / "missing")
-    assert any("not found" in line for line in lines)
+def test_a_data_folder_that_is_not_there_is_refused_not_skipped(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such data folder"):
+        train_tiny(tmp_path / "m.skops", data_dir=tmp_path / "missing")
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_with_no_public_sets_in_the_folder_it_trains_on_the_school_examples(tmp_path):
+    (tmp_path / "empty").mkdir()
+    sidecar, _ = train_tiny(tmp_path / "m.skops", data_dir=tmp_path / "empty")
     assert set(sidecar["training_rows"]) == {"school"}
     load_model(tmp_path / "m.skops")
 
