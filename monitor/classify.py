@@ -22,7 +22,8 @@ def options_for(config: Config, school: School | None) -> ClassifierOptions:
     if school is not None and school.pupil_names:
         pupils = read_pupil_names(school.pupil_names)
     return ClassifierOptions(thresholds=dict(settings.thresholds), keywords=keywords,
-                             allowlist=list(settings.allowlist), pupil_names=pupils)
+                             allowlist=list(settings.allowlist), pupil_names=pupils,
+                             allow_degraded=settings.allow_degraded)
 
 
 class ClassifierCache:

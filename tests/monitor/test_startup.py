@@ -24,10 +24,6 @@ ALLOW_DEGRADED = "\n[classifier]\nallow_degraded = true\n"
 
 # monitor.classify.options_for does not yet hand `allow_degraded` to the classifier. Once it does,
 # these tests pass, and this marker (strict) fails them until it is removed.
-needs_options_for = pytest.mark.xfail(
-    strict=True, reason="monitor.classify.options_for does not yet pass allow_degraded on")
-
-
 @pytest.fixture
 def model_file_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(model_file_module, "MODEL_PATH", tmp_path / "nowhere" / "triage.skops")
@@ -163,7 +159,6 @@ def test_a_healthy_start_tells_it_nothing(school, capsys):
     assert versions and not any(v.endswith("+degraded") for v in versions)
 
 
-@needs_options_for
 def test_allowed_degraded_it_polls_on_what_it_has_warns_and_tells_it_once(
         school, model_file_missing, capsys, caplog):
     school.write_text(school.read_text() + ALLOW_DEGRADED)
@@ -183,7 +178,6 @@ def test_allowed_degraded_it_polls_on_what_it_has_warns_and_tells_it_once(
     assert versions and all(v.endswith("+degraded") for v in versions)
 
 
-@needs_options_for
 def test_allowed_degraded_the_daemon_tells_it_once_however_often_it_polls(school,
                                                                          encoder_damaged):
     school.write_text(school.read_text() + ALLOW_DEGRADED)
@@ -196,7 +190,6 @@ def test_allowed_degraded_the_daemon_tells_it_once_however_often_it_polls(school
     assert "encoder" in notice.body
 
 
-@needs_options_for
 def test_allowed_degraded_check_config_warns_and_exits_0(school, model_file_missing, capsys):
     school.write_text(school.read_text() + ALLOW_DEGRADED)
     main(["check-config", str(school)])
