@@ -22,8 +22,7 @@ from tests.builders import COMMENTS, write_config, write_replay
 TEXTS = [text for text, _ in COMMENTS]
 ALLOW_DEGRADED = "\n[classifier]\nallow_degraded = true\n"
 
-# monitor.classify.options_for does not yet hand `allow_degraded` to the classifier. Once it does,
-# these tests pass, and this marker (strict) fails them until it is removed.
+
 @pytest.fixture
 def model_file_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(model_file_module, "MODEL_PATH", tmp_path / "nowhere" / "triage.skops")
