@@ -20,26 +20,37 @@ model.add_command(train_command)
 
 
 @model.command("evaluate")
-@click.option("--data", "data", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--data", "data", type=click.Path(dir_okay=False, path_type=Path),
               help="Labelled CSV or JSONL: 'text' plus 'labels' (categories) or 'label' (0/1, "
-                   "1 = offensive).")
+                   "1 = offensive). Without it: the school validation file, the independent "
+                   "held-out file and the public test sets, side by side.")
 @click.option("--config", "-c", "config_path", metavar="PATH",
               help="Use this config's thresholds, keywords and allowlist.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def model_evaluate(data: Path, config_path: str | None, fmt: str) -> None:
-    """Per-category precision, recall and F1, and the confusion between categories."""
-    from classifiers import ClassifierOptions, load_classifier
-    from classifiers.evaluation import evaluate
+def model_evaluate(data: Path | None, config_path: str | None, fmt: str) -> None:
+    """Per-category precision, recall and F1, false alarms, and the confusion between
+    categories."""
+    from classifiers import ClassifierOptions, UnavailableError, load_classifier
+    from classifiers.evaluation import evaluate, standard_sets, summary_table
     from monitor import config as config_module
     from monitor.classify import options_for
 
     options = (options_for(config_module.load(Path(config_path)), None) if config_path
                else ClassifierOptions())
     try:
-        report = evaluate(load_classifier(options), data)
-    except ValueError as exc:
+        classifier = load_classifier(options)
+        files = [(str(data), data)] if data is not None else standard_sets()
+        reports = [(name, evaluate(classifier, path)) for name, path in files]
+    except (ValueError, UnavailableError) as exc:
         raise Failure(str(exc)) from None
-    click.echo(json.dumps(report.as_dict(), indent=2) if fmt == "json" else report.format())
+    if fmt == "json":
+        body = {name: report.as_dict() for name, report in reports}
+        click.echo(json.dumps(body[str(data)] if data is not None else body, indent=2))
+        return
+    for _, report in reports:
+        click.echo(report.format() + "\n")
+    if data is None:
+        click.echo(summary_table(reports))
 
 
 @model.command("info")

@@ -84,3 +84,31 @@ def test_labels_can_be_a_single_name_or_a_separated_string(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("text,labels\nhello,question;praise\nbye,spam\n")
     assert [sorted(e.labels) for e in read_labelled(path)] == [["praise", "question"], ["spam"]]
+
+
+def test_false_alarms_are_harmless_or_praise_comments_flagged_with_anything_else(tmp_path):
+    path = tmp_path / "calm.jsonl"
+    path.write_text("\n".join([
+        '{"text": "lovely show", "labels": ["praise"]}',
+        '{"text": "see you at 3", "labels": []}',
+        '{"text": "I am dead on my feet", "labels": []}',
+        '{"text": "well done all", "labels": ["praise"]}',
+        '{"text": "I know where you live", "labels": ["threat"]}',
+    ]), encoding="utf-8")
+    answers = {"lovely show": ("praise",), "I am dead on my feet": ("threat",),
+               "well done all": ("praise", "question"), "I know where you live": ("threat",)}
+    report = evaluate(Scripted(answers), path)
+    assert (report.calm, report.false_alarms) == (4, 2)
+    assert report.as_dict()["false_alarm_rate"] == 0.5
+    assert "false alarms on harmless and praise comments: 2 of 4 (50.0%)" in report.format()
+
+
+def test_the_summary_puts_each_file_on_one_line_with_urgent_recall_and_false_alarms():
+    from classifiers.evaluation import summary_table
+
+    path = FIXTURES / "school" / "school_val.jsonl"
+    report = evaluate(Scripted({}), path)
+    lines = summary_table([("school_val", report)]).splitlines()
+    assert lines[0].split()[:3] == ["file", "texts", "macro-F1"]
+    assert lines[1].split()[0] == "school_val"
+    assert lines[1].split()[3] == "0.000"  # threat recall: nothing flagged
