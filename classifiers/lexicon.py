@@ -165,6 +165,14 @@ PATTERNS: tuple[Pattern, ...] = (
             r"(?:you|they|he|she) (?:won't|will not|wont) (?:be|feel) safe|"
             r"(?:burn|torch) (?:your|his|her|their) (?:house|car)|kys|kill yourself|"
             r"go (?:and )?die|drink bleach", STRONG),
+    # Intimidation by routine: when and where someone will be alone.
+    Pattern("threat", "knows when someone is alone",
+            r"(?:walks|leaves|finishes|gets home|locks up|parks|drives home|jogs|runs|cycles|"
+            r"waits|is|gets in|gets out)\b[^.!?\n]{0,60}\b(?:on (?:his|her|their) own|"
+            r"by (?:him|her)self|all alone|alone|in the dark|nobody around|no one around)|"
+            r"(?:know|knows|seen|clocked|watched) (?:where|when|what time|which way) (?:she|he|"
+            r"they|mr \w++|mrs \w++|miss \w++|ms \w++|the head|your (?:wife|husband|kids?|"
+            r"son|daughter)) (?:walks|leaves|parks|goes|gets|lives|drops|picks)", MEDIUM),
     # British idioms of violence against someone: "wants her face rearranging", "kick his head in",
     # "put him in hospital".
     Pattern("threat", "violence idiom",
@@ -207,6 +215,18 @@ PATTERNS: tuple[Pattern, ...] = (
             r"(?:don't|doesn't|dont|doesnt|do not|does not) want to (?:live|be alive|be here "
             r"anymore)|(?:took|taken|take) an overdose|overdos(?:e|ed|ing)|end (?:my|his|her) life|"
             r"better off dead|no reason to live", STRONG),
+    # Indirect ways young people say it: no word of death or harm in them.
+    Pattern("safeguarding", "self-harm or suicide",
+            r"(?:nobody|no one|no-one|noone|no1) (?:would|will|'d|wud|wld) (?:even )?(?:notice|"
+            r"miss me|care|miss (?:him|her))(?: if (?:i|he|she) (?:was|were|wasn't|wasnt|"
+            r"weren't|werent|disappeared|died|was gone|wasn't here))?|"
+            r"(?:everyone|everybody|they)(?:'d| would| will) be better off without me|"
+            r"(?:don't|dont|do not) want to wake up|wish (?:i|he|she) (?:wasn't|wasnt|weren't|"
+            r"werent|was never|had never been) (?:here|alive|born)", STRONG),
+    Pattern("safeguarding", "self-harm or suicide",
+            r"(?:can't|cant|cannot) (?:do|take|cope with) (?:this|it|life) any ?more|"
+            r"(?:hiding|hide|covering|cover) (?:the |my |his |her )?(?:cuts|scars|marks)|"
+            r"(?:not|stopped|isn't|isnt) eating (?:at all|for days|anything)", MEDIUM),
     Pattern("safeguarding", "welfare concern",
             r"(?:not|isn't|isnt|never|hasn't|hasnt) (?:safe|been fed|eating|fed) (?:at home|"
             r"there)|(?:scared|afraid|frightened|terrified) (?:to go|of going) home|"

@@ -53,8 +53,16 @@ FINDS = [
     ("that teacher wants her face rearranging", "threat"),
     ("I'll kick his head in after school", "threat"),
     ("im gonna put him in hospital", "threat"),
+    ("I know she walks her dog on Elm Lane at 6, on her own", "threat"),
+    ("Mr Hale finishes late on Thursdays and nobody around", "threat"),
     # safeguarding
     ("my stepdad hits me when mum is out", "safeguarding"),
+    ("nobody would even notice if I wasnt here", "safeguarding"),
+    ("everyone would be better off without me", "safeguarding"),
+    ("Mrs Patel grabbed my son by the arm", "safeguarding"),
+    ("the PE teacher keeps messaging girls on snapchat", "safeguarding"),
+    ("sir is way too touchy with the girls", "safeguarding"),
+    ("the coach gives the girls lifts home", "safeguarding"),
     ("i want to kill myself", "safeguarding"),
     ("she's been self harming again", "safeguarding"),
     ("he is scared to go home", "safeguarding"),
@@ -108,6 +116,10 @@ def test_it_finds_the_category(text, category):
 
 # (text, category the rules must NOT find): whole words, the allowlist, ordinary numbers
 MISSES = [
+    ("a teacher hit the ball for six at the staff match", "safeguarding"),
+    ("Mr Jones shouted the register over the noise", "safeguarding"),
+    ("she walks home with her friends", "threat"),
+    ("nobody would guess the cakes were vegan", "safeguarding"),
     ("Scunthorpe United won 3-0", "abusive"),
     ("Go Scunthorpe!", "abusive"),
     ("Scunthorpe", "abusive"),
