@@ -7,8 +7,10 @@ Layout (all linear, so prediction is one sparse-dense matrix product):
 2. the heads: one logistic regression per category, reading the text features, the `aux` scores,
    the rules' hit columns, the text's length in words (in bins) and, when the model was trained
    with the semantic stage, the text's sentence embedding (`classifiers.encoder`) times
-   `embedding_scale`. Naive-Bayes feature weighting used in training is folded into the head's
-   text weights, so it costs nothing here.
+   `embedding_scale` and, per category, how close the text comes to the nearest known example of
+   it (cosine similarity to the training examples, `exemplars`) times `similarity_scale`.
+   Naive-Bayes feature weighting used in training is folded into the head's text weights, so it
+   costs nothing here.
 
 The `aux` models are linear in the text features too, so they are folded into the heads' text
 weights when the model is loaded: a head's weight for a column is its own plus what the column
@@ -108,6 +110,14 @@ class TriageModel:
     embedding_scale: float = 0.0
     embedding_weights: np.ndarray | None = None
     embedding_mean: np.ndarray | None = None
+    # Known examples: their embeddings (n, dimensions) and category index (n,); the heads'
+    # weights (n_categories, n_categories) for the nearest-example similarity of each category;
+    # and the training texts' mean similarities (for a degraded classifier).
+    exemplars: np.ndarray | None = None
+    exemplar_categories: np.ndarray | None = None
+    similarity_scale: float = 0.0
+    similarity_weights: np.ndarray | None = None
+    similarity_mean: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.length_weights is None:
@@ -141,6 +151,16 @@ class TriageModel:
             self._embedding_weights = np.ascontiguousarray(
                 self.embedding_weights.T * self.embedding_scale, dtype=np.float32)
             self._typical_push = self.embedding_mean @ self._embedding_weights
+            if self.uses_exemplars:
+                self._exemplars = np.ascontiguousarray(self.exemplars, dtype=np.float32)
+                self._similarity_weights = np.ascontiguousarray(
+                    self.similarity_weights.T * self.similarity_scale, dtype=np.float32)
+                self._typical_push = self._typical_push + \
+                    self.similarity_mean @ self._similarity_weights
+
+    @property
+    def uses_exemplars(self) -> bool:
+        return bool(self.encoder) and self.exemplars is not None and len(self.exemplars) > 0
 
     @property
     def uses_encoder(self) -> bool:
@@ -179,6 +199,11 @@ class TriageModel:
             "encoder": self.encoder, "embedding_scale": float(self.embedding_scale),
             "embedding_weights": self.embedding_weights if self.encoder else np.zeros((0, 0)),
             "embedding_mean": self.embedding_mean if self.encoder else np.zeros(0),
+            **({"exemplars": self.exemplars.astype(np.float16),
+                "exemplar_categories": self.exemplar_categories.astype(np.int8),
+                "similarity_scale": float(self.similarity_scale),
+                "similarity_weights": self.similarity_weights,
+                "similarity_mean": self.similarity_mean} if self.uses_exemplars else {}),
         }
 
     def features(self, readings: Sequence[Reading]) -> tuple[sp.csr_matrix, Terms]:
@@ -205,6 +230,11 @@ class TriageModel:
                 logits += self._typical_push
             else:
                 push = embeddings @ self._embedding_weights
+                if self.uses_exemplars:
+                    similarity = nearest_similarity(embeddings, self._exemplars,
+                                                    self.exemplar_categories,
+                                                    len(self.categories))
+                    push += similarity @ self._similarity_weights
                 logits += push
                 semantic = push - self._typical_push
         if shift is not None:
@@ -224,9 +254,36 @@ def _embedding_from(payload: Mapping) -> dict:
     encoder = str(payload.get("encoder", ""))
     if not encoder:
         return {}
-    return {"encoder": encoder, "embedding_scale": float(payload["embedding_scale"]),
-            "embedding_weights": np.asarray(payload["embedding_weights"], dtype=np.float32),
-            "embedding_mean": np.asarray(payload["embedding_mean"], dtype=np.float32)}
+    found = {"encoder": encoder, "embedding_scale": float(payload["embedding_scale"]),
+             "embedding_weights": np.asarray(payload["embedding_weights"], dtype=np.float32),
+             "embedding_mean": np.asarray(payload["embedding_mean"], dtype=np.float32)}
+    if "exemplars" in payload:
+        found.update(
+            exemplars=np.asarray(payload["exemplars"], dtype=np.float32),
+            exemplar_categories=np.asarray(payload["exemplar_categories"], dtype=np.int64),
+            similarity_scale=float(payload["similarity_scale"]),
+            similarity_weights=np.asarray(payload["similarity_weights"], dtype=np.float32),
+            similarity_mean=np.asarray(payload["similarity_mean"], dtype=np.float32))
+    return found
+
+
+def nearest_similarity(embeddings: np.ndarray, exemplars: np.ndarray, categories: np.ndarray,
+                       n_categories: int, own: tuple[np.ndarray, np.ndarray] | None = None,
+                       chunk: int = 4096) -> np.ndarray:
+    """(texts, n_categories): each text's cosine similarity to the nearest exemplar of each
+    category (0 where a category has none). `own` = (an id per text, an id per exemplar): a
+    text does not count exemplars with its own id (itself, when training on the exemplars)."""
+    out = np.zeros((len(embeddings), n_categories), dtype=np.float32)
+    present = [j for j in range(n_categories) if (categories == j).any()]
+    columns = {j: np.flatnonzero(categories == j) for j in present}
+    for start in range(0, len(embeddings), chunk):
+        similarity = embeddings[start:start + chunk] @ exemplars.T
+        if own is not None:
+            text_ids, exemplar_ids = own
+            similarity[text_ids[start:start + chunk, None] == exemplar_ids[None, :]] = -1.0
+        for j in present:
+            out[start:start + chunk, j] = similarity[:, columns[j]].max(axis=1)
+    return out
 
 
 def _csr_to(matrix: sp.csr_matrix) -> dict:

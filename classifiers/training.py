@@ -67,7 +67,7 @@ from classifiers.features import (
     word_counts,
 )
 from classifiers.lexicon import LEXICON_VERSION
-from classifiers.model import TriageModel
+from classifiers.model import TriageModel, nearest_similarity
 from classifiers.model_file import MODEL_PATH, save_model, sha256_file
 from classifiers.rules import Reading, Rules
 from classifiers.triage import TriageClassifier
@@ -140,7 +140,11 @@ DEFAULT_THRESHOLD = 0.5
 EMBEDDING_SCALE = 2.0
 # The heads the public sets teach lean on it less: tens of thousands of tweets fit the embedding
 # closely to what those sets call offensive, and what a school's page calls abusive is narrower.
-HEAD_EMBEDDING_SCALES: dict[str, float] = {}
+HEAD_EMBEDDING_SCALES: dict[str, float] = {"abusive": 0.3, "hateful": 1.5}
+# The nearest-known-example columns (one per category: the cosine similarity to the closest
+# school training example of it, never the text itself) and their weight. Similarity to a
+# known threat says "threat" in a way no linear reading of the embedding can.
+SIMILARITY_SCALE = 2.0
 # Text weights smaller than this are dropped from the file: they never move a score visibly,
 # and dropping them keeps the shipped model a few megabytes.
 PRUNE_BELOW = 0.02
@@ -159,6 +163,7 @@ class Corpus:
     length: np.ndarray | None = None
     aux: np.ndarray | None = None
     embedding: np.ndarray | None = None
+    similarity: np.ndarray | None = None
 
     def labels(self, category: str) -> np.ndarray:
         if category == OFFENSIVE:
@@ -246,10 +251,13 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
 
     n_text = idf.shape[0]
     n_embedding = next(iter(train_sets.values())).embedding.shape[1]
+    exemplars = _exemplars(train_sets.get("school")) \
+        if encoder is not None and SIMILARITY_SCALE > 0 else None
     for c in [*train_sets.values(), *val_sets.values()]:
+        c.similarity = _similarity(c, exemplars, train_sets.get("school"))
         c.embedding = c.embedding * np.float32(embedding_scale)
     text_rows, aux_weights, rule_weights, length_weights = [], [], [], []
-    embedding_weights = []
+    embedding_weights, similarity_weights = [], []
     intercept, trained = [], []
     for category in CATEGORIES:
         rows = _head_rows(category, train_sets, rng)
@@ -260,15 +268,18 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
             rule_weights.append(np.zeros(len(CATEGORIES), np.float32))
             length_weights.append(np.zeros(len(LENGTH_BINS), np.float32))
             embedding_weights.append(np.zeros(n_embedding, np.float32))
+            similarity_weights.append(np.zeros(len(CATEGORIES) if exemplars else 0, np.float32))
             intercept.append(0.0)
             trained.append(False)
             continue
-        text, aux, rule, length, embedding, y, weight = rows
+        text, aux, rule, length, embedding, similarity, y, weight = rows
         scales = HEAD_EMBEDDING_SCALES if head_scales is None else head_scales
         ratio = scales.get(category, embedding_scale) / embedding_scale if embedding_scale else 1.0
-        head = _fit_head(category, text, aux, rule, length, embedding * np.float32(ratio), y,
-                         weight, seed)
-        head = (*head[:5], head[5] * np.float32(ratio))
+        head = _fit_head(category, text, aux, rule, length,
+                         np.hstack([embedding * np.float32(ratio), similarity]), y, weight, seed)
+        semantic = head[5]
+        head = (*head[:5], semantic[:n_embedding] * np.float32(ratio))
+        similarity_weights.append(semantic[n_embedding:])
         log(f"  {category:<14} {int(y.sum()):>6} positive / {len(y):>6} rows, "
             f"{head[0].nnz} text weights")
         text_rows.append(head[0])
@@ -294,7 +305,8 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
         intercept=np.array(intercept, np.float32), trained=np.array(trained),
         thresholds={c: DEFAULT_THRESHOLD for c in CATEGORIES},
         length_weights=np.vstack(length_weights).astype(np.float32), length_bins=LENGTH_BINS,
-        **_semantic_stage(encoder, embedding_scale, embedding_weights, train_sets))
+        **_semantic_stage(encoder, embedding_scale, embedding_weights, train_sets),
+        **_exemplar_stage(exemplars, similarity_weights, train_sets))
 
     log("choosing thresholds on validation data...")
     model.thresholds = _choose_thresholds(model, rules, val_sets, log, encoder)
@@ -303,7 +315,8 @@ def train(data_dir: Path | None = None, out: Path = MODEL_PATH, *, seed: int = 0
     for array in (model.text_coef.data, model.text_coef.indices, model.aux_weights,
                   model.rule_weights, model.length_weights, model.intercept, model.aux_coef.data,
                   np.array([model.thresholds[c] for c in CATEGORIES]),
-                  model.embedding_weights if model.uses_encoder else np.zeros(0)):
+                  model.embedding_weights if model.uses_encoder else np.zeros(0),
+                  model.similarity_weights if model.uses_exemplars else np.zeros(0)):
         weights.update(np.ascontiguousarray(array).tobytes())
     model.version = f"triage-{LEXICON_VERSION}.{data_digest[:8]}.{weights.hexdigest()[:8]}"
 
@@ -346,6 +359,45 @@ def _semantic_stage(encoder: KnownEmbeddings | None, scale: float,
     return {"encoder": encoder.name, "embedding_scale": float(scale),
             "embedding_weights": np.vstack(weights).astype(np.float32),
             "embedding_mean": everything.mean(axis=0).astype(np.float32)}
+
+
+def _exemplars(school: Corpus | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The known examples: every school training text once per category it is labelled with:
+    (embeddings, category index, the text's row)."""
+    if school is None:
+        return None
+    rows, categories = [], []
+    for i, example in enumerate(school.examples):
+        for category in example.labels:
+            if category in CATEGORIES:
+                rows.append(i)
+                categories.append(CATEGORIES.index(category))
+    if not rows:
+        return None
+    rows_array = np.array(rows)
+    return school.embedding[rows_array], np.array(categories), rows_array
+
+
+def _similarity(c: Corpus, exemplars, school: Corpus | None) -> np.ndarray:
+    """A corpus's nearest-example columns, times SIMILARITY_SCALE (for the school's own
+    training rows, leaving each text's own entries out)."""
+    if exemplars is None:
+        return np.zeros((len(c.examples), 0), dtype=np.float32)
+    vectors, categories, owners = exemplars
+    own = (np.arange(len(c.examples)), owners) if c is school else None
+    found = nearest_similarity(c.embedding, vectors, categories, len(CATEGORIES), own)
+    return found * np.float32(SIMILARITY_SCALE)
+
+
+def _exemplar_stage(exemplars, weights: list[np.ndarray],
+                    train_sets: dict[str, Corpus]) -> dict:
+    if exemplars is None:
+        return {}
+    everything = np.vstack([c.similarity for c in train_sets.values()])
+    return {"exemplars": exemplars[0].astype(np.float32),
+            "exemplar_categories": exemplars[1], "similarity_scale": SIMILARITY_SCALE,
+            "similarity_weights": np.vstack(weights).astype(np.float32),
+            "similarity_mean": (everything.mean(axis=0) / SIMILARITY_SCALE).astype(np.float32)}
 
 
 def _find_files(data_dir: Path, school_dir: Path, log: Log) -> dict[str, dict[str, Path]]:
@@ -436,8 +488,8 @@ def _fit_aux(names: Sequence[str], train_sets: dict[str, Corpus], val_sets: dict
 
 
 def _head_rows(category: str, train_sets: dict[str, Corpus], rng: np.random.Generator):
-    """The rows one head trains on: (text, aux, rules, length, embedding, y, weight), or None
-    if it has none."""
+    """The rows one head trains on: (text, aux, rules, length, embedding, similarity, y,
+    weight), or None if it has none."""
     parts: list[tuple[Corpus, np.ndarray, np.ndarray, float]] = []  # corpus, rows, y, weight
     school = train_sets.get("school")
     if school is not None:
@@ -475,8 +527,9 @@ def _head_rows(category: str, train_sets: dict[str, Corpus], rng: np.random.Gene
     rule = np.vstack([c.rules[rows] for c, rows, _, _ in parts])
     length = np.vstack([c.length[rows] for c, rows, _, _ in parts])
     embedding = np.vstack([c.embedding[rows] for c, rows, _, _ in parts])
+    similarity = np.vstack([c.similarity[rows] for c, rows, _, _ in parts])
     weight = np.concatenate([np.full(len(rows), w, np.float32) for _, rows, _, w in parts])
-    return text, aux, rule, length, embedding, y, weight
+    return text, aux, rule, length, embedding, similarity, y, weight
 
 
 def _fit_head(category, text, aux, rule, length, embedding, y, weight, seed):

@@ -7,7 +7,13 @@ import pytest
 from classifiers import CATEGORIES, ClassifierOptions, load_classifier
 from classifiers.datasets import read_labelled
 from classifiers.evaluation import evaluate_examples
-from classifiers.model_file import MODEL_PATH, load_shipped_model, model_info, sha256_file
+from classifiers.model_file import (
+    MODEL_PATH,
+    load_shipped_model,
+    model_info,
+    read_sidecar,
+    sha256_file,
+)
 from tests.classifiers.conftest import SHARED_DATA, needs_shared
 
 pytestmark = pytest.mark.skipif(not MODEL_PATH.exists(), reason="no model file shipped yet")
@@ -19,7 +25,18 @@ CLEAR = [
     ("threat", "I'm going to stab Mr Collins when he comes out tonight"),
     ("threat", "bring a knife into that school tomorrow and see what happens"),
     ("threat", "you lot better watch your backs, I know where the head lives"),
+    # wishes, incitement, veiled and conditional threats, intimidation by routine
+    ("threat", "hope someone runs that deputy head over in the car park"),
+    ("threat", "someone needs to teach Mr Hale a lesson he won't forget, car park after 6"),
+    ("threat", "shame if her windows got put through. Elm Road isn't it"),
+    ("threat", "if my boy gets excluded again there will be consequences for that head"),
+    ("threat", "Miss Grant locks up on her own on Fridays. Just saying"),
     ("safeguarding", "my friend's mum hits her with a belt and she's scared to go home"),
+    # Keeping Children Safe in Education: beyond disclosures of abuse at home
+    ("safeguarding", "a lad in year 10 has been sending round a nude of a girl in his class"),
+    ("safeguarding", "the PE teacher keeps messaging my daughter on snapchat late at night"),
+    ("safeguarding", "older lads selling weed to year 7s at the back gate every afternoon"),
+    ("safeguarding", "nobody would even notice if I wasn't here anymore tbh"),
     ("safeguarding", "a man in a van keeps asking the year 5 girls to get in"),
     ("safeguarding", "my son says he wants to kill himself because of the bullying"),
     ("hateful", "too many p*kis at this school now, send them all back"),
@@ -116,3 +133,11 @@ def test_it_beats_the_tfidf_baseline_on_public_offensive_tweets():
     examples = read_labelled(SHARED_DATA / "tweeteval_offensive" / "test.csv")
     report = evaluate_examples(CLASSIFIER, examples)
     assert report.macro_f1 > 0.743
+
+
+def test_the_shipped_model_has_its_semantic_stage_and_runs_it():
+    model = load_shipped_model()
+    assert model.uses_encoder and model.uses_exemplars
+    assert model.encoder == "all-MiniLM-L6-v2-int8"
+    assert CLASSIFIER.encoder is not None and CLASSIFIER.degraded is None
+    assert read_sidecar()["encoder"] == model.encoder
