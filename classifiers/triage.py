@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from classifiers.base import CATEGORIES, Verdict
+from classifiers.features import word_counts
 from classifiers.lexicon import LEXICON_VERSION, STRONG
 from classifiers.rules import Reading, Rules
 
@@ -43,6 +44,12 @@ TOP_FEATURES = 3
 EVIDENCE_NEEDED = frozenset({"threat", "safeguarding", "hateful", "abusive", "personal_data"})
 # The least a single phrase must add to the logit to count as evidence on its own.
 EVIDENCE_PUSH = 0.05
+# A comment this short ("See you all on Thursday") gives the model too little to go on for a
+# threat or a safeguarding concern: those flags, which wake the DSL, need a rule. (On the
+# validation file, every such flag the model raised alone was a false alarm. Short insults are
+# another matter: "what a joke" is abuse in five words.)
+SHORT_TEXT_WORDS = 5
+SHORT_TEXT_NEEDS_RULE = frozenset({"threat", "safeguarding"})
 # How the semantic stage's reason names each category.
 SIMILAR_TO = {
     "threat": "threats", "safeguarding": "safeguarding concerns", "hateful": "hateful comments",
@@ -89,11 +96,16 @@ class TriageClassifier:
 
     def _require_evidence(self, readings: Sequence[Reading], flagged: np.ndarray,
                           explainer: Explanations) -> None:
-        """Unflag (in place) high and urgent categories that only faint n-grams support."""
+        """Unflag (in place) high and urgent categories that only faint n-grams support, and
+        threats or safeguarding concerns that the model alone raised on a very short text."""
         rows, columns = np.nonzero(flagged & self._evidence)
         for i, j in zip(rows.tolist(), columns.tolist(), strict=True):
             category = CATEGORIES[j]
             if any(h.category == category for h in readings[i].hits):
+                continue
+            if category in SHORT_TEXT_NEEDS_RULE \
+                    and word_counts([readings[i]])[0] <= SHORT_TEXT_WORDS:
+                flagged[i, j] = False
                 continue
             if explainer.similar(i, category):
                 continue

@@ -88,7 +88,20 @@ def test_a_high_or_urgent_flag_needs_evidence(hits, similar, push, kept):
     flagged = np.zeros((1, len(CATEGORIES)), dtype=bool)
     threat, question = CATEGORIES.index("threat"), CATEGORIES.index("question")
     flagged[0, [threat, question]] = True
-    reading = Reading("some text", "some text", hits)
+    text = "a comment long enough for the model to have read something in it"
+    reading = Reading(text, text, hits)
     classifier._require_evidence([reading], flagged, _Explainer(similar, push))
     assert bool(flagged[0, threat]) is kept
     assert flagged[0, question]  # low categories need no such evidence
+
+
+@pytest.mark.parametrize(("hits", "kept"), [
+    ((), False), ((Hit("threat", 'threat phrase "ur dead"', 1.0),), True)])
+def test_on_a_very_short_comment_a_high_or_urgent_flag_needs_a_rule(hits, kept):
+    classifier = TriageClassifier(Rules(ClassifierOptions()))
+    flagged = np.zeros((1, len(CATEGORIES)), dtype=bool)
+    threat = CATEGORIES.index("threat")
+    flagged[0, threat] = True
+    reading = Reading("see you all on thursday", "see you all on thursday", hits)
+    classifier._require_evidence([reading], flagged, _Explainer(True, 1.0))
+    assert bool(flagged[0, threat]) is kept

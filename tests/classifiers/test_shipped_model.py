@@ -93,9 +93,12 @@ def test_it_does_not_flag_hard_negatives_as_serious(text):
 
 
 def test_flagged_categories_carry_the_phrases_that_drove_the_model():
-    verdict = CLASSIFIER.predict(["this school is a disgrace, the teachers are useless"])[0]
+    verdict = CLASSIFIER.predict(
+        ["absolute shambles at pick up again, nobody in charge, disgraceful"])[0]
     assert "disparaging" in verdict.categories
-    assert any("(model)" in reason for reason in verdict.reasons["disparaging"])
+    assert '"absolute shambles" (model)' in verdict.reasons["disparaging"]
+    # What a rule already says is not said again by the model.
+    assert '"disgraceful" (model)' not in verdict.reasons["disparaging"]
 
 
 def test_the_model_version_is_on_every_verdict():
@@ -123,9 +126,18 @@ def test_the_shared_files_are_the_ones_the_model_was_trained_on():
     hashes = model_info()["data_sha256"]
     for key, digest in hashes.items():
         role, name = key.split("/", 1)
-        if name == "school":
-            continue
+        if name == "school" or role == "heldout":
+            continue  # in the package, not ../shared: their hashes are checked below
         assert sha256_file(SHARED_DATA / name / f"{role}.csv") == digest, key
+
+
+def test_the_school_files_are_the_ones_the_model_was_trained_and_measured_on():
+    from classifiers.datasets import HELDOUT, SCHOOL_DIR, SCHOOL_TRAIN, SCHOOL_VAL
+
+    hashes = model_info()["data_sha256"]
+    for key, name in (("train/school", SCHOOL_TRAIN), ("val/school", SCHOOL_VAL),
+                      ("heldout/independent", HELDOUT)):
+        assert sha256_file(SCHOOL_DIR / name) == hashes[key], key
 
 
 @needs_shared
