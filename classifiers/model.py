@@ -52,6 +52,9 @@ SEMANTIC_REASON_LOGIT = 1.0
 _UNINFORMATIVE = frozenset({"@user", "user", "url", "email", "rt", "amp", "harmlessphrase"})
 # Words that can push a score (first person is common in threats) but explain nothing alone.
 _FUNCTION_WORDS = frozenset((
+    # what is left of a contraction once the tokenizer splits it ("don't" -> "don", "t")
+    "don", "doesn", "didn", "isn", "wasn", "won", "couldn", "wouldn", "shouldn", "aren", "haven",
+    "hasn", "weren", "ain",
     "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
     "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between",
     "both", "but", "by", "can", "can't", "cannot", "could", "couldn't", "did", "didn't", "do",
