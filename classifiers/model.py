@@ -55,6 +55,9 @@ _FUNCTION_WORDS = frozenset((
     # what is left of a contraction once the tokenizer splits it ("don't" -> "don", "t")
     "don", "doesn", "didn", "isn", "wasn", "won", "couldn", "wouldn", "shouldn", "aren", "haven",
     "hasn", "weren", "ain",
+    # and the same written without the apostrophe
+    "ive", "youre", "youve", "dont", "cant", "wont", "didnt", "doesnt", "isnt", "wasnt", "thats",
+    "theyre", "shes", "hes", "whats", "ill", "id", "ur", "u",
     "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
     "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between",
     "both", "but", "by", "can", "can't", "cannot", "could", "couldn't", "did", "didn't", "do",
