@@ -43,9 +43,15 @@ DIMENSIONS = 384
 HEAD_TOKENS = 160
 TAIL_TOKENS = 94
 MAX_TOKENS = HEAD_TOKENS + TAIL_TOKENS + 2  # with [CLS] and [SEP]
-# Texts per onnxruntime call: large enough to amortise the call, small enough that one long text
-# does not make a whole batch wide.
+# Texts per onnxruntime call: large enough to amortise the call; and at most BATCH_TOKENS tokens
+# of padded input, as attention's memory grows with the square of the width (64 texts of 256
+# tokens would take hundreds of megabytes, and onnxruntime keeps what it has once allocated).
 BATCH_SIZE = 64
+BATCH_TOKENS = 2048
+# A batch is padded to the first of these widths that holds its longest text. onnxruntime keeps
+# what it allocated for every input shape it has seen, so without a few fixed widths a
+# long-running daemon's memory grows with every new length it meets.
+WIDTHS = (16, 32, 48, 64, 96, 128, 192, MAX_TOKENS)
 
 
 class EncoderError(UnavailableError):
@@ -139,9 +145,9 @@ class Encoder:
         ids = self.token_ids(texts)
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(order), BATCH_SIZE):
-            rows = order[start:start + BATCH_SIZE]
-            width = int(lengths[rows].max())
+        for rows in self._batches(order, lengths):
+            longest = int(lengths[rows].max())
+            width = next(w for w in WIDTHS if w >= longest)
             input_ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for k, row in enumerate(rows.tolist()):
@@ -154,6 +160,21 @@ class Encoder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             result[rows] = pooled / np.maximum(norms, 1e-12)
         return result
+
+    @staticmethod
+    def _batches(order: np.ndarray, lengths: np.ndarray):
+        """Rows in length order, cut into batches of at most BATCH_SIZE texts and BATCH_TOKENS
+        padded tokens."""
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and end - start < BATCH_SIZE:
+                width = next(w for w in WIDTHS if w >= lengths[order[end]])
+                if (end + 1 - start) * width > BATCH_TOKENS:
+                    break
+                end += 1
+            yield order[start:end]
+            start = end
 
 
 _shared: dict[int, Encoder] = {}
