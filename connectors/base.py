@@ -94,6 +94,9 @@ class Page:
     last: bool = False
     # How many posts and users this page cost to read (pay-per-read platforms).
     reads: int = 0
+    # What those reads were, as "post:<id>" and "user:<id>": a pay-per-read API charges each
+    # resource once per UTC day, so the daemon records them to estimate cost truthfully.
+    charged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

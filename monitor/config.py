@@ -85,14 +85,21 @@ class DaemonSettings(Strict):
     timezone: str = "Europe/London"
     # How often the delivery job looks for alerts to send.
     delivery_interval: Duration = 5.0
-    # Attempts before a delivery is marked dead and IT is told.
-    max_delivery_attempts: int = Field(6, ge=1, le=50)
-    # First retry wait; it doubles on each failure (with jitter), up to an hour.
+    # No longer used: deliveries are retried for `delivery_give_up_after`, however many
+    # attempts that takes (a count ran out within minutes of a mail outage).
+    max_delivery_attempts: int | None = Field(None, ge=1, le=50)
+    # First retry wait; it doubles on each failure (with jitter), up to `retry_cap`.
     retry_base: Duration = 30.0
+    retry_cap: Duration = 300.0
+    # A delivery still failing this long after its first attempt is given up (IT is told).
+    delivery_give_up_after: Duration = 86400.0
     # How often normal and low severity alerts are sent, batched into one message per recipient.
     batch_interval: Duration = 3600.0
-    # How long a poll may hold its source before another daemon may take it over.
-    lease: Duration = 300.0
+    # A poll renews its lease on a timer while it runs; a daemon that dies holding one is taken
+    # over by another this long after its last renewal.
+    lease: Duration = 60.0
+    # A source that has failed for this long tells IT once (and once again when it recovers).
+    failure_notice_after: Duration = 7200.0
     # An urgent incident nobody has acknowledged is sent again to the DSL and head after this.
     escalate_after: Duration = 1800.0
 

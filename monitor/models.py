@@ -85,6 +85,14 @@ class Source(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # Set when the platform said the credentials are wrong: polling stops until IT fixes them.
     paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None]
+    # A short one-way fingerprint of the credentials that were refused (never the secret itself):
+    # a restart with different credentials resumes the source, the same ones keep it paused.
+    paused_fingerprint: Mapped[str | None] = mapped_column(String(32))
+    # Start of the current run of failed polls (None while polls succeed), and whether IT has
+    # been told about this run: once when it has lasted too long, once again on recovery.
+    failing_since: Mapped[datetime | None]
+    failure_notified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class PollRun(Base):
@@ -100,6 +108,27 @@ class PollRun(Base):
     new_items: Mapped[int] = mapped_column(Integer, default=0)
     reads: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The source's first poll reads its backlog: costs are estimated from the polls after it.
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PaidRead(Base):
+    """A resource a pay-per-read API charged for (X: a post or a user), once per UTC day: the
+    same resource read again that day costs nothing more, so it is recorded once."""
+
+    __tablename__ = "paid_read"
+    __table_args__ = (
+        UniqueConstraint("platform", "resource", "day", name="uq_paid_read_resource_day"),
+        Index("ix_paid_read_source_day", "source_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    # "post:<id>" or "user:<id>": the kinds are priced differently.
+    resource: Mapped[str] = mapped_column(String(120))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, UTC
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"))
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Item(Base):
@@ -207,13 +236,19 @@ class Delivery(Base):
     # The Apprise URL as written in the config: a reference (env:NAME) or a URL without secrets.
     destination: Mapped[str] = mapped_column(Text)
     roles: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending sent dead
+    # pending -> sending -> sent | pending (failed, retried) | dead; "unknown" when a send was
+    # handed over and its outcome never recorded (a crash, a timeout): resolved deliberately,
+    # never retried blindly.
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    first_attempt_at: Mapped[datetime | None]
+    # A resend after an unknown outcome: the message says it may be a repeat.
+    possible_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
 
     alert: Mapped[Alert] = relationship(back_populates="deliveries")
 

@@ -146,7 +146,7 @@ def deliver_due(config: Config, sessions: sessionmaker[Session], worker: str, *,
 def _record(config: Config, sessions: sessionmaker[Session], group: list[models.Delivery],
             result: SendResult, stats: DeliveryStats) -> None:
     now = datetime.now(UTC)
-    limit = config.daemon.max_delivery_attempts
+    limit = config.daemon.max_delivery_attempts or 6
     with sessions.begin() as session:
         for claimed in group:
             row = session.get(models.Delivery, claimed.id)
