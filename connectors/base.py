@@ -137,7 +137,10 @@ class Connector(abc.ABC):
     credentials: ClassVar[tuple[str, ...]] = ()
     # ... and those it cannot work without: the config check names any that are missing.
     required_credentials: ClassVar[tuple[str, ...]] = ()
-    # What one read (a post or user the API returns) costs, in US dollars, on pay-per-read APIs.
+    # What one read costs, in US dollars, by resource kind ("post", "user"), on pay-per-read
+    # APIs; a resource is charged once per UTC day however often it is read (`Page.charged`).
+    read_prices: ClassVar[Mapping[str, float]] = {}
+    # Superseded by read_prices; kept until every reader has moved.
     cost_per_read: ClassVar[float] = 0.0
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:

@@ -19,6 +19,7 @@ from monitor.cli import (
     classify,
     config_check,
     db,
+    deliver,
     feedback,
     incidents,
     items,
@@ -42,7 +43,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 for command in (
-    run.run, run.poll, run.deliver,
+    run.run, run.poll, deliver.deliver,
     config_check.check_config,
     sources.sources_command,
     items.items, alerts.alerts, incidents.incidents,

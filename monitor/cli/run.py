@@ -1,4 +1,4 @@
-"""Running the daemon: `run`, `poll` and `deliver`."""
+"""Running the daemon: `run` and `poll`."""
 
 from __future__ import annotations
 
@@ -70,14 +70,3 @@ def poll(config: Config, once: bool, source_ids: tuple[int, ...]) -> None:
     click.echo(f"deliveries: {stats.sent} sent, {stats.failed} to retry, {stats.dead} dead")
     if any(r.error for r in results):
         raise SystemExit(1)
-
-
-@click.command()
-@config_options
-def deliver(config: Config) -> None:
-    """Send the alerts that are due now, and exit."""
-    from monitor import notify
-    from monitor.daemon import worker_id
-
-    stats = notify.deliver_due(config, open_db(config), worker_id())
-    click.echo(f"deliveries: {stats.sent} sent, {stats.failed} to retry, {stats.dead} dead")
