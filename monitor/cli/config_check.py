@@ -31,6 +31,9 @@ def check_config(path: str | None, demo: bool) -> None:
     click.echo(f"Data directory: {config.daemon.data_dir}")
     versions = sorted({classifiers.for_school(school).version for school in config.schools})
     click.echo(f"Classifier: {', '.join(versions)}")
+    if config.daemon.max_delivery_attempts is not None:
+        click.echo("warning: [daemon] max_delivery_attempts is no longer used: deliveries are "
+                   "retried for delivery_give_up_after (default 24h); remove it")
     for missing in sorted(set(degraded.values())):
         click.echo(f"warning: the classifier runs degraded (allow_degraded = true): {missing}; "
                    "threat detection is weaker until this is fixed")

@@ -218,3 +218,24 @@ def test_pupil_names_reach_the_classifier(tmp_path, monkeypatch):
     classifier = ClassifierCache(config).for_school(config.schools[0])
     [verdict] = classifier.predict(["well done lily evans in 3B, what a star"])
     assert "personal_data" in verdict.categories
+
+
+def test_an_old_attempt_limit_still_loads_and_is_called_out(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost:9/")
+    path = tmp_path / "config.toml"
+    path.write_text("[daemon]\nmax_delivery_attempts = 6\n" + GOOD)
+    main(["check-config", str(path)])
+    out = capsys.readouterr().out
+    assert "Config OK" in out
+    assert "max_delivery_attempts is no longer used" in out
+
+
+def test_the_example_config_says_how_long_deliveries_and_leases_last(capsys):
+    from pathlib import Path
+
+    example = load(Path(__file__).resolve().parents[2] / "config.example.toml")
+    assert example.daemon.delivery_give_up_after == 24 * 3600
+    assert example.daemon.lease <= 60
+    assert example.daemon.failure_notice_after == 2 * 3600
+    main(["check-config", str(example.path)])
+    assert "no longer used" not in capsys.readouterr().out
