@@ -7,11 +7,19 @@ Sources of one school account:
 - "search": posts naming the school or its hashtags (recent search on `keywords`), no retweets.
 
 X charges per post and per user read, so every poll is incremental: the cursor holds
-`since_id`, the newest post id seen, and X never returns that post or older ones again. X answers
-newest first, so while a poll is paging down towards the old `since_id`, each page's progress
-keeps that old `since_id` (plus the page token and the newest id so far); only a completed
-poll moves `since_id` forward. A poll that stops at `max_pages` with pages left saves where it
-stopped, and the next poll carries on from there instead of re-reading the newest pages.
+`since_id`, the newest post id seen, and X never returns that post or older ones again. Until a
+post has been seen at all, the cursor holds `start_time` instead: the moment the source started
+watching (less a margin), so that nothing published after a source was added is skipped, even
+when its first poll found nothing.
+
+X answers newest first, so while a poll is paging down towards the old `since_id`, each page's
+progress keeps that lower bound plus the page token, the newest id so far and the oldest id read
+(`oldest_id`); only a completed poll moves `since_id` forward. A poll that stops at `max_pages`
+with pages left saves where it stopped, and the next poll carries on from there. A poll that was
+interrupted (a crash, a shutdown, an error) is handed its last saved progress as `resume` in the
+cursor, and carries on from that page instead of paying again for the pages it already read.
+When X no longer accepts a saved page token, reading below `oldest_id` (`until_id`) gets the same
+remaining posts.
 
 The very first poll (no cursor) reads one page of `first_poll_limit` posts and starts from
 there: a school adding its account is not charged for everything ever said about it.
@@ -19,10 +27,12 @@ there: a school adding its account is not charged for everything ever said about
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors import formats
@@ -38,7 +48,15 @@ from connectors.base import (
     SourceSpec,
     checked_base_url,
 )
-from connectors.x_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, XClient, x_errors
+from connectors.x_client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    XClient,
+    x_errors,
+)
+
+log = logging.getLogger(__name__)
 
 USER_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 
@@ -53,6 +71,20 @@ USER_FIELDS = ["username", "name"]
 RECENT_SEARCH_WINDOW = 7 * 24 * 3600 - 3600
 # Self-serve (pay-per-use) recent search accepts queries up to 512 characters.
 MAX_QUERY_LENGTH = 512
+# An empty first poll starts watching this long before it ran: posts X had not yet indexed, or
+# stamped by a clock a little behind ours, are still read. Nothing older was there to read.
+WATCH_MARGIN = 10 * 60
+# X refuses a start_time less than 10 seconds old.
+MIN_START_AGE = 30
+# A saved position that is not a real X post id cannot be trusted: without a time of its own to
+# go back to, the poll re-reads this far back (the most recent search can reach). Posts already
+# stored are not stored again.
+REREAD = RECENT_SEARCH_WINDOW
+# X post ids are snowflakes: milliseconds since this epoch in the top bits, from November 2010.
+SNOWFLAKE_EPOCH_MS = 1288834974657
+FIRST_SNOWFLAKE = 29_700_859_247
+# An id whose time is further ahead of our clock than this is no post id X ever made.
+FUTURE_SLACK = 24 * 3600
 
 REFUSED = {
     "block": "X's API does not offer blocking to ordinary apps (X withdrew the endpoint). "
@@ -73,7 +105,8 @@ class XSettings:
     max_pages: int  # pages per poll; a longer backlog carries on at the next poll
     page_size: int  # posts per page after the first poll
     first_poll_limit: int  # posts read by the very first poll
-    timeout: float  # seconds to wait for X before giving up (and retrying later)
+    timeout: float  # seconds to wait for X's next bytes before giving up (and retrying later)
+    deadline: float  # seconds one whole request may take, however X drips its answer
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> XSettings:
@@ -92,6 +125,7 @@ class XSettings:
             page_size=_integer(settings, "page_size", 100, 5, 100),
             first_poll_limit=_integer(settings, "first_poll_limit", 10, 5, 100),
             timeout=_seconds(settings, "timeout", DEFAULT_TIMEOUT),
+            deadline=_seconds(settings, "deadline", DEFAULT_DEADLINE),
         )
 
 
@@ -123,21 +157,114 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where a poll starts: the saved cursor, read back."""
+    """Where a poll starts: the saved cursor, or the progress of an interrupted poll, read back.
+
+    The lower bound of the posts to read is `since_id`, or `start_time` while no post has been
+    seen. Part-way down a backlog there is also the page token to carry on with, the upper bound
+    (`until_id`) of the query that token belongs to, and the newest and oldest ids read so far.
+    """
 
     since_id: str | None = None
-    newest_id: str | None = None  # only while a poll is part-way down a backlog
+    start_time: str | None = None
+    until_id: str | None = None
+    newest_id: str | None = None
+    oldest_id: str | None = None
     next_token: str | None = None
 
     @classmethod
     def from_cursor(cls, cursor: Mapping[str, Any] | None) -> Position:
-        cursor = cursor or {}
-        return cls(*(str(cursor[key]) if cursor.get(key) else None
-                     for key in ("since_id", "newest_id", "next_token")))
+        cursor = cursor if isinstance(cursor, Mapping) else {}
+        return cls(**{f.name: str(cursor[f.name]) if cursor.get(f.name) else None
+                      for f in fields(cls)})
 
     @property
     def first_poll(self) -> bool:
-        return self.since_id is None and self.newest_id is None and self.next_token is None
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    @property
+    def bounds(self) -> dict[str, str]:
+        """The query's own limits, to send with every page of it."""
+        return {key: value for key, value in (("since_id", self.since_id),
+                                              ("start_time", self.start_time),
+                                              ("until_id", self.until_id)) if value}
+
+    def progress(self, newest: str | None, oldest: str | None, token: str) -> dict[str, Any]:
+        """Where to carry on after a page that has `token` for the next one."""
+        marker: dict[str, Any] = {**self.bounds, "next_token": token}
+        if newest:
+            marker["newest_id"] = newest
+        if oldest:
+            marker["oldest_id"] = oldest
+        return marker
+
+    def finished(self, newest: str | None) -> dict[str, Any]:
+        """The cursor after reading everything down to the lower bound."""
+        if newest:
+            return {"since_id": newest}
+        return {"start_time": self.start_time} if self.start_time else {}
+
+
+def starting_point(cursor: Mapping[str, Any] | None) -> Position:
+    """The saved cursor, or the progress of the poll it names as interrupted.
+
+    The daemon passes `{**saved_cursor, "resume": saved_progress}` when the last poll did not
+    finish: that progress says which pages were already read (and paid for).
+    """
+    cursor = cursor if isinstance(cursor, Mapping) else {}
+    resume = cursor.get("resume")
+    if isinstance(resume, Mapping):
+        interrupted = Position.from_cursor(resume)
+        if not interrupted.first_poll:
+            return interrupted
+    return Position.from_cursor(cursor)
+
+
+def post_id_time(value: str, now: float) -> datetime | None:
+    """When the post with this id was made, or None when it cannot be an X post id: not all
+    digits, before snowflakes, beyond 64 bits, or from the future."""
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    if not FIRST_SNOWFLAKE <= number < 2 ** 63:
+        return None
+    made = datetime.fromtimestamp(((number >> 22) + SNOWFLAKE_EPOCH_MS) / 1000, tz=UTC)
+    return made if made.timestamp() <= now + FUTURE_SLACK else None
+
+
+def parse_start_time(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def x_time(moment: float) -> str:
+    """A time as X's start_time wants it: UTC, to the second."""
+    return datetime.fromtimestamp(int(moment), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _within_window(start: Position, earliest: float) -> Position:
+    """`start` for recent search, which refuses a since_id or start_time older than it reaches.
+
+    Everything search can still return is newer than such a bound, so reading from the edge of
+    its window re-reads nothing that could be read. The query changes, so a saved page token is
+    dropped; reading below the oldest post already read carries on instead.
+    """
+    edge = x_time(earliest)
+    # Run after _without_bad_values: a since_id here is a real post id.
+    if start.since_id and formats.x_id_time(start.since_id).timestamp() < earliest:
+        return replace(start, since_id=None, start_time=edge, next_token=None, until_id=None,
+                       newest_id=start.newest_id or start.since_id)
+    if not start.since_id and start.start_time and \
+            parse_start_time(start.start_time) < parse_start_time(edge):
+        return replace(start, start_time=edge, next_token=None, until_id=None)
+    return start
+
+
+# Cursors already warned about, so that a bad one is reported once even if polls keep failing
+# before they get past it: (source id, the value dropped).
+_warned: set[tuple[int, str]] = set()
 
 
 def search_query(kind: str, settings: XSettings) -> str:
@@ -178,11 +305,11 @@ class XConnector(Connector):
     # says in words which is which.
     credentials: ClassVar[tuple[str, ...]] = ("bearer_token", *USER_KEYS)
     required_credentials: ClassVar[tuple[str, ...]] = ()
-    # Pay-per-use price of one post read, USD: "Posts: Read $0.005 per resource" (X API
-    # pricing, docs.x.com/x-api/getting-started/pricing, 2026). User reads (the authors that
-    # come with each page) cost $0.010 each, so an estimate from this figure is a little low.
-    # X does not charge again for a resource it already returned the same UTC day.
-    cost_per_read: ClassVar[float] = 0.005
+    # Pay-per-use prices, USD per resource read: "Posts: Read $0.005", "User: Read $0.010"
+    # (X API pricing, docs.x.com/x-api/getting-started/pricing, 2026). X does not charge again
+    # for a resource it already returned the same UTC day; each page lists what it returned in
+    # `Page.charged` so the daemon can count that truthfully.
+    read_prices: ClassVar[Mapping[str, float]] = {"post": 0.005, "user": 0.010}
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         super().__init__(settings, secrets)
@@ -193,6 +320,7 @@ class XConnector(Connector):
         self.client = XClient(
             base_url=self.config.base_url,
             timeout=self.config.timeout,
+            deadline=self.config.deadline,
             bearer_token=self.bearer_token,
             **{name: present.get(name) for name in USER_KEYS},
         )
@@ -209,7 +337,9 @@ class XConnector(Connector):
         if not self.bearer_token and not self.can_act:
             raise ConfigError("no X credentials: set bearer_token (or the four user-context "
                               "keys) for this account")
-        yield from self._pages(endpoint, self._usable(Position.from_cursor(cursor), endpoint))
+        now = self.clock()
+        start = self._usable(source, endpoint, starting_point(cursor), now)
+        yield from self._pages(endpoint, start, now)
 
     def endpoint(self, source: SourceSpec) -> Endpoint:
         if source.kind == "mentions":
@@ -224,55 +354,110 @@ class XConnector(Connector):
                             window=RECENT_SEARCH_WINDOW)
         raise ConfigError(f"X cannot poll '{source.kind}' (it polls {', '.join(self.kinds)})")
 
-    def _usable(self, start: Position, endpoint: Endpoint) -> Position:
-        # A source that heard nothing for a week keeps an old since_id, which recent search then
-        # refuses. Everything search can still return is newer than it, so dropping it re-reads
-        # nothing (unless a backlog was half-read; X does not charge twice the same day).
-        if endpoint.window is None or start.since_id is None:
-            return start
-        if formats.x_id_time(start.since_id).timestamp() > self.clock() - endpoint.window:
-            return start
-        return Position(newest_id=start.newest_id or start.since_id)
+    # --- where a poll starts ------------------------------------------------------------------
 
-    def _pages(self, endpoint: Endpoint, start: Position) -> Iterator[Page]:
+    def _usable(self, source: SourceSpec, endpoint: Endpoint, start: Position,
+                now: float) -> Position:
+        """`start` with whatever X would refuse repaired, so that no saved position can make a
+        source fail for ever."""
+        start = self._without_bad_values(source, start, now)
+        if endpoint.window is not None:
+            start = _within_window(start, now - endpoint.window)
+        if start.start_time is not None:
+            # X refuses a start_time in the future or under 10 seconds old (a clock put back).
+            latest = x_time(now - MIN_START_AGE)
+            if parse_start_time(start.start_time) > parse_start_time(latest):
+                start = replace(start, start_time=latest)
+        return start
+
+    def _without_bad_values(self, source: SourceSpec, start: Position, now: float) -> Position:
+        dropped = {key: value for key in ("since_id", "until_id", "newest_id", "oldest_id")
+                   if (value := getattr(start, key)) and post_id_time(value, now) is None}
+        if start.start_time and parse_start_time(start.start_time) is None:
+            dropped["start_time"] = start.start_time
+        if not dropped:
+            return start
+        repaired = replace(start, **dict.fromkeys(dropped))
+        if "since_id" in dropped or "start_time" in dropped:
+            # The lower bound is gone, and with it the query any saved page token belongs to:
+            # read again from the cursor's own start time, or a bounded time back.
+            repaired = replace(repaired, next_token=None, until_id=None, oldest_id=None,
+                               start_time=repaired.start_time or x_time(now - REREAD))
+        elif "oldest_id" in dropped or "until_id" in dropped:
+            repaired = replace(repaired, next_token=None, until_id=None, oldest_id=None)
+        self._warn_once(source, dropped, repaired)
+        return repaired
+
+    def _warn_once(self, source: SourceSpec, dropped: Mapping[str, str],
+                   repaired: Position) -> None:
+        key = (source.id, repr(sorted(dropped.items())))
+        if key in _warned:
+            return
+        _warned.add(key)
+        what = ", ".join(f"{name} {value[:40]!r}" for name, value in dropped.items())
+        since = (f"posts since {repaired.start_time}" if repaired.start_time and
+                 not repaired.since_id else "from the rest of the saved position")
+        log.warning("X source %s (%s): the saved position has %s, which is not a valid X post id "
+                    "or time; dropped it and reading %s instead (posts already stored are not "
+                    "stored twice)", source.id, source.kind, what, since)
+
+    # --- reading pages ------------------------------------------------------------------------
+
+    def _pages(self, endpoint: Endpoint, start: Position, now: float) -> Iterator[Page]:
         first_poll = start.first_poll
         budget = 1 if first_poll else self.config.max_pages
         size = self.config.first_poll_limit if first_poll else self.config.page_size
         size = max(endpoint.min_results, size)
         # A poll that finds nothing new must still hand back the since_id it started from.
-        newest, token = start.newest_id or start.since_id, start.next_token
-        seen_tokens = {token} if token else set()
-        body = self._first_body(endpoint, start, size)
+        newest, oldest = start.newest_id or start.since_id, start.oldest_id
+        seen_tokens = {start.next_token} if start.next_token else set()
+        query, body = self._first_body(endpoint, start, size)
         while True:
             items, meta = formats.x_page(body, kind=endpoint.item_kind)
             newest = _newest(newest, items, meta)
+            oldest = _oldest(oldest, items, meta)
+            charged = _charged(body)
             budget -= 1
             token = _next_token(meta, seen_tokens)
             if token is not None and budget > 0:
-                yield Page(items, _resume(start.since_id, newest, token), reads=_reads(body))
-                body = self._read(endpoint, start.since_id, token, size)
+                yield Page(items, query.progress(newest, oldest, token), reads=len(charged),
+                           charged=charged)
+                body = self._read(endpoint, query, token, size)
                 continue
             # The last page of this poll. The poll is complete when X has no older page, or on a
             # first poll, which leaves the history unread on purpose; otherwise the next poll
             # carries on from this page token.
             if token is None or first_poll:
-                progress = {"since_id": newest} if newest else {}
+                progress = query.finished(newest)
+                if not progress:
+                    # A first poll that found nothing: start watching from now, not from
+                    # "no cursor", or the next poll would be a first poll again and read only
+                    # the newest few of what arrived meanwhile.
+                    progress = {"start_time": x_time(now - WATCH_MARGIN)}
             else:
-                progress = _resume(start.since_id, newest, token)
-            yield Page(items, progress, last=True, reads=_reads(body))
+                progress = query.progress(newest, oldest, token)
+            yield Page(items, progress, last=True, reads=len(charged), charged=charged)
             return
 
-    def _first_body(self, endpoint: Endpoint, start: Position, size: int) -> Mapping[str, Any]:
+    def _first_body(self, endpoint: Endpoint, start: Position,
+                    size: int) -> tuple[Position, Mapping[str, Any]]:
+        """The first page of this poll, and the query (bounds) the rest of it pages through."""
+        query = start
+        if start.next_token is None and start.oldest_id:
+            # Part-way down a backlog without a page token: read below what was read.
+            query = replace(start, until_id=start.oldest_id)
+        if query.next_token is None:
+            return query, self._read(endpoint, query, None, size)
         try:
-            return self._read(endpoint, start.since_id, start.next_token, size)
+            return query, self._read(endpoint, query, query.next_token, size)
         except ConfigError:
-            if start.next_token is None:
-                raise
-        # X no longer honours the page token saved by the last poll (they do not last for ever):
-        # start the backlog again from since_id. Posts re-read the same day are not re-charged.
-        return self._read(endpoint, start.since_id, None, size)
+            pass
+        # X no longer honours the saved page token (they do not last for ever). Everything
+        # older than the oldest post already read is what that token would have given.
+        query = replace(start, next_token=None, until_id=start.oldest_id or start.until_id)
+        return query, self._read(endpoint, query, None, size)
 
-    def _read(self, endpoint: Endpoint, since_id: str | None, token: str | None,
+    def _read(self, endpoint: Endpoint, query: Position, token: str | None,
               size: int) -> Mapping[str, Any]:
         params: dict[str, Any] = {
             **endpoint.arguments,
@@ -280,7 +465,10 @@ class XConnector(Connector):
             "tweet_fields": TWEET_FIELDS,
             "expansions": EXPANSIONS,
             "user_fields": USER_FIELDS,
-            "since_id": since_id,
+            # X takes since_id over start_time; only one of them is ever set.
+            "since_id": query.since_id,
+            "start_time": None if query.since_id else query.start_time,
+            "until_id": query.until_id,
             endpoint.token_param: token,
             # Read with the app's bearer token; schools that gave only user-context keys read
             # as their own account instead.
@@ -446,20 +634,29 @@ def _next_token(meta: Mapping[str, Any], seen: set[str]) -> str | None:
     return token
 
 
-def _resume(since_id: str | None, newest: str | None, token: str) -> dict[str, Any]:
-    progress: dict[str, Any] = {"next_token": token}
-    if since_id:
-        progress["since_id"] = since_id
-    if newest:
-        progress["newest_id"] = newest
-    return progress
+def _oldest(current: str | None, items: list[Item], meta: Mapping[str, Any]) -> str | None:
+    """The smallest post id read so far in this poll: below it lies what is still unread."""
+    candidates = [item.external_id for item in items]
+    if meta.get("oldest_id"):
+        candidates.append(str(meta["oldest_id"]))
+    if current:
+        candidates.append(current)
+    if not candidates:
+        return None
+    return min(candidates, key=formats.x_id_number)
 
 
-def _reads(body: Mapping[str, Any]) -> int:
-    """Posts and users this page returned: what pay-per-use charges for."""
+def _charged(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """What X charges for in this page: every post ("post:<id>", the referenced posts it
+    includes too) and every user ("user:<id>", the authors in includes.users), each once."""
     includes = body.get("includes") if isinstance(body.get("includes"), Mapping) else {}
-    counted = [body.get("data"), includes.get("users"), includes.get("tweets")]
-    return sum(len(value) for value in counted if isinstance(value, list))
+    charged: dict[str, None] = {}
+    for kind, values in (("post", body.get("data")), ("post", includes.get("tweets")),
+                         ("user", includes.get("users"))):
+        for value in values if isinstance(values, list) else ():
+            if isinstance(value, Mapping) and value.get("id"):
+                charged[f"{kind}:{value['id']}"] = None
+    return tuple(charged)
 
 
 def _user(body: Any) -> Mapping[str, Any]:

@@ -26,13 +26,28 @@ from connectors.base import (
     PayloadError,
     RetryableError,
 )
+from connectors.http import DeadlineExceeded, deadline_session
 
 DEFAULT_BASE_URL = "https://api.x.com"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 60.0
 
-# tweepy logs every request's headers at DEBUG, bearer token included. A daemon run with
-# debug logging must not write school credentials into its log files.
-logging.getLogger("tweepy.client").setLevel(logging.INFO)
+# These libraries write credentials into their DEBUG messages: tweepy every request's headers
+# (the bearer token), requests-oauthlib the OAuth client (consumer key and access token), oauthlib
+# the parameters it signs (the same two). A daemon run with debug logging must not put school
+# credentials into its log files, so their DEBUG is switched off here, where the X client is
+# loaded; nothing they say at INFO or above carries a secret. A level set higher elsewhere is kept.
+SECRET_LOGGERS = ("tweepy.client", "requests_oauthlib", "oauthlib")
+
+
+def _silence_debug(names: tuple[str, ...]) -> None:
+    for name in names:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:  # NOTSET (0) inherits DEBUG from a verbose root
+            logger.setLevel(logging.INFO)
+
+
+_silence_debug(SECRET_LOGGERS)
 
 
 class RebasedSession(requests.Session):
@@ -59,9 +74,11 @@ class XClient(tweepy.Client):
     """
 
     def __init__(self, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT,
-                 **credentials: str | None) -> None:
+                 deadline: float = DEFAULT_DEADLINE, **credentials: str | None) -> None:
         super().__init__(**credentials, return_type=dict, wait_on_rate_limit=False)
-        self.session = RebasedSession(base_url, timeout)
+        # `timeout` bounds each wait for the next bytes; `deadline` the whole request, so a
+        # server dripping its answer cannot hold the poll (and its lease) for minutes.
+        self.session = deadline_session(deadline, RebasedSession(base_url, timeout))
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -118,11 +135,15 @@ def _retry_after(exc: tweepy.TooManyRequests, now: float) -> float | None:
 
 
 def translate(exc: Exception, doing: str, now: float) -> ConnectorError:
-    """The typed error for anything tweepy or requests raised while `doing` something."""
+    """The typed error for anything tweepy or requests raised while `doing` something.
+
+    Every failure to get an answer at all (refused, dropped, timed out, a server error) says
+    "could not reach X", so nobody goes looking for a credential problem that is not there.
+    """
     if isinstance(exc, tweepy.HTTPException):
         status = exc.response.status_code
         if status >= 500:
-            return RetryableError(f"X had a server error ({status}) while {doing}")
+            return RetryableError(f"{UNREACHABLE}: server error ({status}) while {doing}")
         error, meaning = _STATUS.get(status, (ConfigError, f"X answered {status}"))
         if status == 403:
             meaning = _forbidden_reason(exc.response)
@@ -132,11 +153,44 @@ def translate(exc: Exception, doing: str, now: float) -> ConnectorError:
         # requests.JSONDecodeError is both a ValueError and a RequestException: the answer
         # arrived but was not JSON, which is the platform's glitch, not the network's.
         return PayloadError(f"X sent a response that is not JSON while {doing}")
+    if isinstance(exc, DeadlineExceeded):
+        return RetryableError(f"{UNREACHABLE}: {exc} while {doing}")
     if isinstance(exc, requests.Timeout):
-        return RetryableError(f"X did not answer in time while {doing}")
+        return RetryableError(f"{UNREACHABLE}: X did not answer in time while {doing}")
     if isinstance(exc, requests.RequestException):
-        return RetryableError(f"could not reach X while {doing}: {type(exc).__name__}")
+        return RetryableError(f"{UNREACHABLE}: {_network_reason(exc)} while {doing}")
     return PayloadError(f"unexpected answer from X while {doing}: {exc}")
+
+
+# The start of every message about X not answering at all (see `translate`).
+UNREACHABLE = "could not reach X"
+
+# What the exception text of a failed connection means, in words (first match wins).
+_NETWORK_REASONS = (
+    ("refused", "the connection was refused"),
+    ("name or service not known", "the server's name could not be resolved"),
+    ("name resolution", "the server's name could not be resolved"),
+    ("getaddrinfo", "the server's name could not be resolved"),
+    ("certificate", "its TLS certificate was not accepted"),
+    ("ssl", "the TLS connection failed"),
+    ("reset", "the connection was dropped"),
+    ("aborted", "the connection was dropped"),
+    ("disconnected", "the connection was dropped"),
+    ("timed out", "X did not answer in time"),
+)
+
+
+def unreachable(exc: ConnectorError) -> bool:
+    """Whether an error means X was never reached (so nothing about the credentials is known)."""
+    return str(exc).startswith(UNREACHABLE)
+
+
+def _network_reason(exc: requests.RequestException) -> str:
+    text = str(exc).lower()
+    for clue, reason in _NETWORK_REASONS:
+        if clue in text:
+            return reason
+    return type(exc).__name__
 
 
 def _first_line(exc: Exception) -> str:

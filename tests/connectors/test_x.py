@@ -35,6 +35,7 @@ PAGE_TOKEN = "7140dibdnow9c7btw4243pz7vv2s8m5rdkfx0l3o5oc5p"
 OLDEST_SEEN = "2122000000000000000"  # a since_id older than every recorded mention
 NEWEST_ON_PAGE_1 = "2122588081222729730"
 NEWER = "2122963244938313732"
+OLDEST_ON_PAGE_1 = "2122415665968201729"
 # 2026-11-17T07:12Z: a moment just after the recorded mentions, for rate-limit arithmetic.
 NOW = 1794999880.0
 SETTINGS = {"handle": "OakfieldPrimary", "account": SCHOOL_ID,
@@ -166,7 +167,7 @@ def test_a_later_poll_pages_down_to_the_saved_since_id(rsps):
     assert [page.last for page in pages] == [False, True]
     # Until the last page is stored, resuming must start from the old since_id.
     assert pages[0].progress == {"since_id": OLDEST_SEEN, "newest_id": NEWEST_ON_PAGE_1,
-                                 "next_token": PAGE_TOKEN}
+                                 "oldest_id": OLDEST_ON_PAGE_1, "next_token": PAGE_TOKEN}
     assert pages[1].progress == {"since_id": NEWEST_ON_PAGE_1}
     first, second = (query(call.request) for call in rsps.calls)
     assert first["since_id"] == second["since_id"] == OLDEST_SEEN
@@ -193,7 +194,7 @@ def test_a_poll_that_reaches_max_pages_carries_on_at_the_next_poll(rsps):
     first = list(x.fetch(source(), {"since_id": OLDEST_SEEN}))
     assert len(first) == 1 and first[0].last
     assert first[0].progress == {"since_id": OLDEST_SEEN, "newest_id": NEWEST_ON_PAGE_1,
-                                 "next_token": PAGE_TOKEN}
+                                 "oldest_id": OLDEST_ON_PAGE_1, "next_token": PAGE_TOKEN}
     second = list(x.fetch(source(), first[0].progress))
     assert query(rsps.calls[1].request)["pagination_token"] == PAGE_TOKEN
     assert query(rsps.calls[1].request)["since_id"] == OLDEST_SEEN
@@ -229,11 +230,31 @@ def test_a_poll_with_nothing_new_keeps_its_cursor(rsps):
     assert pages[0].progress == {"since_id": NEWER}
 
 
-def test_each_page_counts_the_posts_and_users_it_read(rsps):
+def test_each_page_lists_the_posts_and_users_it_read_and_counts_them(rsps):
     serve(rsps, "GET", MENTIONS, mentions_world)
     pages = list(connector().fetch(source(), {"since_id": OLDEST_SEEN}))
+    first = recording("mentions_page_1")["body"]
+    assert pages[0].charged == (*(f"post:{t['id']}" for t in first["data"]),
+                                *(f"user:{u['id']}" for u in first["includes"]["users"]))
     assert [page.reads for page in pages] == [3 + 3, 2 + 2]
-    assert XConnector.cost_per_read > 0
+    assert [page.reads for page in pages] == [len(page.charged) for page in pages]
+
+
+def test_a_user_who_wrote_twice_on_one_page_is_charged_once_on_it(rsps):
+    body = {"data": [{"id": "2122588081222729730", "text": "a", "author_id": "11"},
+                     {"id": "2122588081222729731", "text": "b", "author_id": "11"}],
+            "includes": {"users": [{"id": "11", "username": "a", "name": "A"},
+                                   {"id": "11", "username": "a", "name": "A"}]},
+            "meta": {"result_count": 2}}
+    rsps.add("GET", BASE + MENTIONS, json=body)
+    (page,) = connector().fetch(source(), None)
+    assert page.charged == ("post:2122588081222729730", "post:2122588081222729731", "user:11")
+    assert page.reads == 3
+
+
+def test_x_prices_posts_and_users_apart_and_has_no_single_price():
+    assert XConnector.read_prices == {"post": 0.005, "user": 0.010}
+    assert "cost_per_read" not in vars(XConnector)
 
 
 def test_ids_are_compared_as_numbers_not_text(rsps):

@@ -168,6 +168,7 @@ def test_a_recorded_backlog_cut_short_saves_the_real_page_token(rsps):
     assert page.last
     assert page.progress == {"since_id": "1578000000000000000",
                              "newest_id": rec["body"]["meta"]["newest_id"],
+                             "oldest_id": rec["body"]["meta"]["oldest_id"],
                              "next_token": rec["body"]["meta"]["next_token"]}
 
 
