@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
 import click
@@ -58,8 +61,12 @@ def _config_path(path: str | None) -> Path:
 def load_config(path: str | None, demo: bool) -> Config:
     from monitor import config as config_module
     if demo:
-        return config_module.demo_config(DEMO_DATA_DIR.resolve())
-    return config_module.load(_config_path(path))
+        config = config_module.demo_config(DEMO_DATA_DIR.resolve())
+    else:
+        config = config_module.load(_config_path(path))
+    # From here on the logs know what they must never show.
+    add_secrets(config_secrets(config))
+    return config
 
 
 def config_options(command: Callable) -> Callable:
@@ -102,13 +109,111 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+# Libraries kept at WARNING even under --verbose: their chatter is noise, and oauthlib and
+# requests-oauthlib log OAuth 1.0a consumer keys and tokens (signatures, headers) at DEBUG.
+QUIET_LOGGERS = ("apscheduler", "urllib3", "apprise", "tweepy", "alembic", "oauthlib",
+                 "requests_oauthlib")
+
+
+def setup_logging(verbose: bool, secrets: Iterable[str] = ()) -> None:
+    """Log to stderr, with every configured secret (and any in `secrets`) redacted from every
+    record that reaches the root handlers, at any level."""
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    # Third-party chatter (HTTP retries, scheduler ticks) is noise at INFO.
-    for noisy in ("apscheduler", "urllib3", "apprise", "tweepy", "alembic"):
+    logging.getLogger().setLevel(level)  # also when something configured logging before us
+    add_secrets(secrets)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- secrets kept out of logs -------------------------------------------------------------------
+
+MASK = "[redacted]"
+# Shorter values are left alone: redacting "abc" would mangle ordinary words, and a credential
+# that short protects nothing anyway.
+MIN_SECRET_LENGTH = 6
+# A path segment or query value of a secret URL at least this long is taken for a token
+# (a Discord webhook token, a Telegram bot token) and redacted on its own too.
+TOKEN_PART_LENGTH = 16
+
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def config_secrets(config: Config) -> set[str]:
+    """Every secret value the config resolved: credentials, secret Apprise URLs and the parts of
+    them that are secrets on their own, and the database password."""
+    values = {secret.reveal() for secret in config.secrets.values()}
+    parts = _url_secrets(config.database_url, tokens=False)
+    for value in values:
+        parts |= _url_secrets(value, tokens=True)
+    return values | parts
+
+
+def _url_secrets(value: str, *, tokens: bool) -> set[str]:
+    """The password of a URL, and with `tokens` its token-like path segments and query values."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return set()
+    found = {password} if password else set()
+    if tokens and parts.scheme and parts.netloc:
+        pieces = parts.path.split("/") + [p.partition("=")[2] for p in parts.query.split("&")]
+        found |= {piece for piece in pieces if len(piece) >= TOKEN_PART_LENGTH}
+    return found
+
+
+def add_secrets(values: Iterable[str]) -> None:
+    """Values no log record may show from now on, as written and as URL-encoded: URLs carry
+    encoded tokens, and an OAuth 1.0a signature base string encodes its parameters twice."""
+    global _pattern
+    variants = set()
+    for value in values:
+        if value and len(value) >= MIN_SECRET_LENGTH:
+            encoded = quote(value, safe="")
+            variants |= {value, encoded, quote_plus(value), quote(value),
+                         quote(encoded, safe="")}
+    with _lock:
+        if variants <= _secrets:
+            return
+        _secrets.update(variants)
+        # Longest first, so a value is replaced whole before any shorter value inside it.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def redact(text: str) -> str:
+    """`text` with every known secret replaced by a marker."""
+    pattern = _pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record with known secrets redacted from its message (arguments included),
+    exception text and stack. Installed on the root handlers: the record is rewritten in
+    place, so every handler after it sees the redacted text too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _pattern is None:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: show what there is, never fail to log
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
 
 
 def shown_db(config: Config) -> str:
