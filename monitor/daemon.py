@@ -6,6 +6,10 @@ database. One job sends due deliveries, one applies the retention policy.
 
 On Ctrl-C or SIGTERM the daemon stops taking work, lets each running poll commit the page in hand,
 and exits within a few seconds.
+
+A database that cannot take writes is not a job's failure: a read-only one stops the daemon with
+one line (nothing it reads could be kept), a full or locked one is logged once per episode and the
+daemon carries on, reading again what it could not store, once the fault clears.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -23,13 +28,15 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers import UnavailableError
 from monitor import alerts, db, incidents, models, notify, sources
 from monitor.classify import ClassifierCache
 from monitor.config import Config
-from monitor.pipeline import Pipeline, PollResult
+from monitor.pipeline import DatabaseFault, Pipeline, PollResult, database_fault
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_TICK = 15.0
 # Running polls get this long to commit their page after a stop is asked for.
 STOP_GRACE = 8.0
+# A database that is full or locked at start is tried again this often until it clears.
+RETRY_START = 5.0
 
 
 class CannotStart(Exception):
@@ -94,6 +103,22 @@ def release_orphaned_claims(session: Session) -> int:
     return released
 
 
+def database_place(config: Config) -> str:
+    """Where the database is, for a message: the file of an SQLite database, or the URL of a
+    server database with its password masked."""
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return url.render_as_string(hide_password=True)
+
+
+FAULT_TEXT = {
+    "full": "the disk is full",
+    "locked": "it is locked by another writer",
+    "unavailable": "it cannot be reached",
+}
+
+
 def open_database(config: Config, *, upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     engine = db.make_engine(config.database_url)
     if upgrade:
@@ -116,6 +141,11 @@ class Daemon:
         # School id -> what its classifier lacks, once loaded (None before).
         self.degraded: dict[str, str] | None = None
         self._told_it = False
+        # Set when the daemon must stop for good (a read-only database): the one line to show.
+        self.fatal: str | None = None
+        # The database fault being lived through ("full", "locked", ...): logged once.
+        self._fault: str | None = None
+        self._fault_lock = threading.Lock()
 
     def prepare(self) -> None:
         """Load every school's classifier before the first poll, so a missing model or encoder
@@ -168,8 +198,14 @@ class Daemon:
     def poll_once(self, source_ids: list[int] | None = None) -> list[PollResult]:
         """Poll every enabled source (or those named) now, whatever their schedule."""
         self.prepare()
-        rows = self.sync_sources()
-        self._tell_it_if_degraded()
+        try:
+            rows = self.sync_sources()
+            self._tell_it_if_degraded()
+        except DBAPIError as exc:
+            kind = database_fault(exc)
+            if kind is None:
+                raise
+            raise DatabaseFault(kind, " ".join(str(exc.orig).split())) from None
         chosen = [s.id for s in rows if source_ids is None or s.id in source_ids]
         return [self.pipeline.poll(source_id, stop=self.stop, due_only=False)
                 for source_id in chosen]
@@ -210,17 +246,52 @@ class Daemon:
             self._active += 1
         try:
             job(*args)
+        except DatabaseFault as fault:
+            self.database_fault(fault.kind, fault.detail)
+        except DBAPIError as exc:
+            kind = database_fault(exc)
+            if kind is None:
+                log.exception("job %s failed", getattr(job, "__name__", job))
+            else:
+                self.database_fault(kind, " ".join(str(exc.orig).split()))
         except Exception:  # one failing job must never stop the others
             log.exception("job %s failed", getattr(job, "__name__", job))
         finally:
             with self._active_lock:
                 self._active -= 1
 
+    def database_fault(self, kind: str, detail: str) -> None:
+        """A read-only database stops the daemon; any other fault is logged once per episode
+        and the daemon carries on: what it could not store is read again later."""
+        place = database_place(self.config)
+        if kind == "read-only":
+            if self.fatal is None:
+                self.fatal = f"cannot write to the database at {place}: it is read-only"
+            self.stop.set()
+            return
+        with self._fault_lock:
+            if self._fault == kind:
+                log.debug("database still %s: %s", kind, detail)
+                return
+            self._fault = kind
+        log.error("cannot write to the database at %s: %s (%s); nothing read is lost: polling "
+                  "carries on where it left off once this clears", place,
+                  FAULT_TEXT.get(kind, kind), detail)
+
+    def _database_ok(self) -> None:
+        with self._fault_lock:
+            cleared, self._fault = self._fault, None
+        if cleared:
+            log.info("the database at %s takes writes again; carrying on",
+                     database_place(self.config))
+
     def _poll_job(self, source_id: int) -> None:
         result = self.pipeline.poll(source_id, stop=self.stop)
-        if result.claimed and (result.new_items or result.error):
-            log.info("source %s: %d new, %d alerts%s", source_id, result.new_items,
-                     result.alerts, f", error: {result.error}" if result.error else "")
+        if result.claimed:  # the claim was a write: the database takes them
+            self._database_ok()
+        # Failures are logged by the pipeline (once per episode for our own); here, what came in.
+        if result.claimed and result.new_items:
+            log.info("source %s: %d new, %d alerts", source_id, result.new_items, result.alerts)
 
     def start(self) -> None:
         # The classifiers are loaded now, not on the first poll, so a missing model or encoder
@@ -275,13 +346,31 @@ class Daemon:
 
         signal.signal(signal.SIGINT, ask_to_stop)
         signal.signal(signal.SIGTERM, ask_to_stop)
-        self.start()
+        while True:
+            try:
+                self.start()
+                break
+            except DBAPIError as exc:
+                kind = database_fault(exc)
+                if kind is None:
+                    raise
+                self.database_fault(kind, " ".join(str(exc.orig).split()))
+                if self.fatal is not None:
+                    return 1
+                # Full or locked: said once; start as soon as it clears.
+                if self.stop.wait(RETRY_START):
+                    return 0
+        self._database_ok()
         while not self.stop.wait(0.5):
             pass
         if not self.shutdown():
             # A poll is stuck in a network call: its open transaction is simply rolled back.
             log.warning("a job did not finish within %.0fs; exiting anyway", STOP_GRACE)
             logging.shutdown()
-            os._exit(0)
+            if self.fatal is not None:
+                sys.stderr.write(f"hallmonitor: {self.fatal}\n")
+            os._exit(0 if self.fatal is None else 1)
+        if self.fatal is not None:
+            return 1
         log.info("stopped")
         return 0

@@ -11,6 +11,7 @@ from monitor.cli.common import Failure, config_options, open_db, setup_logging, 
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.daemon import Daemon
+    from monitor.pipeline import PollResult
 
 
 class CannotStart(click.ClickException):
@@ -45,7 +46,16 @@ def run(config: Config, verbose: bool) -> None:
     names = ", ".join(school.name for school in config.schools)
     click.echo(f"Hall Monitor watching {names}; database {shown_db(config)}. "
                "Ctrl-C to stop.", err=True)
-    raise SystemExit(daemon.run_forever())
+    code = daemon.run_forever()
+    if daemon.fatal:
+        click.echo(f"hallmonitor: {daemon.fatal}", err=True)
+    raise SystemExit(code)
+
+
+def _state(result: PollResult) -> str:
+    if not result.claimed:
+        return result.not_claimed or "not polled"
+    return f"error: {result.error}" if result.error else "ok"
 
 
 @click.command()
@@ -57,16 +67,25 @@ def run(config: Config, verbose: bool) -> None:
 def poll(config: Config, once: bool, source_ids: tuple[int, ...]) -> None:
     """Poll every source (or the ones named) once, send due alerts, and exit."""
     setup_logging(False)
+    from monitor.daemon import database_place
+    from monitor.pipeline import DatabaseFault
+
     daemon = _prepared(config)
-    results = daemon.poll_once(list(source_ids) or None)
+    try:
+        results = daemon.poll_once(list(source_ids) or None)
+    except DatabaseFault as fault:
+        what = "it is read-only" if fault.kind == "read-only" else fault.detail
+        raise Failure(f"cannot write to the database at {database_place(config)}: "
+                      f"{what}") from None
     if source_ids and not results:
         raise Failure(f"no enabled source with id {', '.join(map(str, source_ids))}")
     for result in results:
-        state = "busy (held by another daemon)" if not result.claimed else (
-            f"error: {result.error}" if result.error else "ok")
         click.echo(f"source {result.source_id}: {result.new_items} new items, "
-                   f"{result.alerts} alerts, {result.pages} pages — {state}")
+                   f"{result.alerts} alerts, {result.pages} pages — {_state(result)}")
     stats = daemon.deliver_once()
     click.echo(f"deliveries: {stats.sent} sent, {stats.failed} to retry, {stats.dead} dead")
-    if any(r.error for r in results):
+    # A paused source is as much a failure to a script as an error: whatever runs this from
+    # cron must notice. One busy with another daemon is being polled, which is fine.
+    if any(r.error or (r.not_claimed or "").startswith(("paused", "disabled"))
+           for r in results):
         raise SystemExit(1)
