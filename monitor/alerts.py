@@ -6,19 +6,24 @@ item, its verdict and its alerts are committed together or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifiers.base import Verdict
-from monitor import models, rules
+from monitor import models, rules, secrets
 from monitor.config import Config, School
 
 EXCERPT = 600
 PLATFORM_NAMES = {"facebook": "Facebook", "instagram": "Instagram", "x": "X"}
 REPEAT_WINDOW = timedelta(days=30)
+# Alert kinds about comments; every other kind is a notice about the system, for IT.
+ABOUT_ITEMS = ("item", "update")
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -121,8 +126,14 @@ def route_item(session: Session, config: Config, school: School, item: models.It
 
 
 def notify_it(session: Session, config: Config, school_id: str, dedupe_key: str, kind: str,
-              title: str, body: str, now: datetime) -> models.Alert | None:
-    """Tell the school's IT recipients something about the system itself, once per key."""
+              title: str, body: str, now: datetime, *,
+              avoid: Iterable[str] = ()) -> models.Alert | None:
+    """Tell the school's IT recipients something about the system itself, once per key.
+
+    When IT's own channel is down (a destination in `avoid`, or one on a service whose
+    deliveries are failing now), the notice goes through one other working destination of the
+    school instead, marked as meant for IT; when none works it waits for IT's own channel and
+    `undelivered_it_notices` reports it meanwhile."""
     if session.scalar(select(models.Alert.id).where(models.Alert.dedupe_key == dedupe_key)):
         return None
     school = config.school(school_id)
@@ -131,10 +142,133 @@ def notify_it(session: Session, config: Config, school_id: str, dedupe_key: str,
                          created_at=now)
     session.add(alert)
     session.flush()
-    for target in rules.destinations(school, ["it"]):
+    down = _down_services(session, config, now) | {_service(config, d) for d in avoid}
+    own = rules.destinations(school, ["it"])
+    targets = [t for t in own if _service(config, t.destination) not in down]
+    if not targets:
+        targets = _other_working(session, config, school, down, now,
+                                 used={t.destination for t in own}) or own
+    for target in targets:
         session.add(models.Delivery(alert_id=alert.id, destination=target.destination,
                                     roles=list(target.roles), next_attempt_at=now))
     return alert
+
+
+def reroute_it_notice(session: Session, config: Config, alert: models.Alert, now: datetime,
+                      avoid: Iterable[str]) -> models.Delivery | None:
+    """A notice for IT failed on IT's own channel: send it through another working destination
+    of the school too, unless another of its deliveries has arrived or may still arrive."""
+    school = config.find_school(alert.school_id)
+    if school is None:
+        return None
+    for delivery in alert.deliveries:
+        if delivery.destination in avoid:
+            continue
+        if delivery.status in ("sent", "sending") or (delivery.status == "pending"
+                                                      and delivery.attempts == 0):
+            return None
+    down = _down_services(session, config, now) | {_service(config, d) for d in avoid}
+    used = {delivery.destination for delivery in alert.deliveries}
+    [target] = _other_working(session, config, school, down, now, used=used) or [None]
+    if target is None:
+        return None
+    delivery = models.Delivery(alert_id=alert.id, destination=target.destination,
+                               roles=list(target.roles), next_attempt_at=now)
+    session.add(delivery)
+    return delivery
+
+
+def settle_it_notice(session: Session, alert: models.Alert, arrived: models.Delivery) -> None:
+    """A notice for IT reached someone: its deliveries still failing elsewhere are not needed
+    (IT is told once)."""
+    for delivery in alert.deliveries:
+        if (delivery.id != arrived.id and delivery.status in ("pending", "unknown")
+                and delivery.attempts > 0):
+            delivery.status = "superseded"
+            delivery.claimed_by = delivery.claimed_until = None
+            delivery.last_error = f"not needed: the notice reached delivery {arrived.id}"
+
+
+@dataclass(frozen=True)
+class UndeliveredNotice:
+    alert_id: int
+    school_id: str
+    kind: str
+    title: str
+    created_at: datetime
+    why: str  # one line: what happened to its deliveries
+
+
+NOTICE_WINDOW = timedelta(days=7)
+
+
+def undelivered_it_notices(session: Session, school_id: str | None = None, *,
+                           now: datetime | None = None) -> list[UndeliveredNotice]:
+    """Notices for IT from the last week that have reached nobody: every channel tried failed,
+    or the school has no channel for them. Oldest first."""
+    now = now or datetime.now(UTC)
+    query = (select(models.Alert)
+             .where(models.Alert.kind.not_in(ABOUT_ITEMS),
+                    models.Alert.created_at >= now - NOTICE_WINDOW)
+             .order_by(models.Alert.id))
+    if school_id is not None:
+        query = query.where(models.Alert.school_id == school_id)
+    found = []
+    for alert in session.scalars(query):
+        deliveries = list(alert.deliveries)
+        if any(d.status in ("sent", "sending") or d.attempts == 0 for d in deliveries):
+            continue
+        if not deliveries:
+            why = "no recipient for it is configured"
+        else:
+            why = "; ".join(f"{_shown(d.destination)} {d.status}: {d.last_error or '-'}"
+                            for d in deliveries)
+        found.append(UndeliveredNotice(alert.id, alert.school_id, alert.kind, alert.title,
+                                       alert.created_at, why))
+    return found
+
+
+def _shown(destination: str) -> str:
+    return destination if secrets.is_reference(destination) else secrets.mask_url(destination)
+
+
+def _service(config: Config, destination: str) -> str:
+    """The service behind a destination (scheme, host and port): two email addresses on one
+    mail server are down together."""
+    try:
+        parts = urlsplit(config.secret(destination))
+        return f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}"
+    except (KeyError, ValueError):
+        return destination
+
+
+def _down_services(session: Session, config: Config, now: datetime) -> set[str]:
+    """Services with deliveries failing now, or given up on in the last day."""
+    failing = session.scalars(
+        select(models.Delivery.destination).distinct()
+        .where(models.Delivery.attempts > 0,
+               ((models.Delivery.status.in_(("pending", "unknown"))
+                 & models.Delivery.last_error.is_not(None))
+                | ((models.Delivery.status == "dead")
+                   & (models.Delivery.next_attempt_at >= now - timedelta(days=1))))))
+    return {_service(config, destination) for destination in failing}
+
+
+def _other_working(session: Session, config: Config, school: School, down: set[str],
+                   now: datetime, used: set[str]) -> list[rules.Destination]:
+    """One destination of the school, of any role, not down and not in `used`: one that
+    delivered something in the last day if there is one."""
+    roles = list(dict.fromkeys(r.role for r in school.recipients))
+    candidates = [t for t in rules.destinations(school, roles)
+                  if t.destination not in used and _service(config, t.destination) not in down]
+    if not candidates:
+        return []
+    recent = set(session.scalars(
+        select(models.Delivery.destination).distinct()
+        .where(models.Delivery.status == "sent",
+               models.Delivery.sent_at >= now - timedelta(days=1))))
+    candidates.sort(key=lambda t: t.destination not in recent)
+    return candidates[:1]
 
 
 def compose(config: Config, school: School, item: models.Item, verdict: Verdict,

@@ -70,26 +70,27 @@ def test_a_refused_email_is_retried_and_arrives_once(tmp_path, smtp_inbox):
     assert len(smtp_inbox.messages) == 1
 
 
-def test_a_permanently_failing_url_ends_dead_with_one_notice_to_it(tmp_path, smtp_inbox,
-                                                                   webhook):
-    webhook.statuses = [500] * 100
+def test_a_url_failing_past_the_give_up_time_ends_dead_with_one_notice_to_it(tmp_path,
+                                                                             smtp_inbox, webhook):
+    webhook.statuses = [500] * 1000
     config, sessions = setup_school(
         tmp_path,
         {"dsl": [webhook.url()], "digital_champion": [webhook.url()],
          "it": [smtp_inbox.url("it@school.example")]},
         texts=(THREAT, "my friend says her stepdad hits her and she's scared to go home"),
-        daemon="max_delivery_attempts = 3")
-    for step in range(6):
-        notify.deliver_due(config, sessions, "test", now=later(10 * step))
+        daemon='delivery_give_up_after = "1h"')
+    for step in range(15):  # every ten minutes for two and a half hours
+        notify.deliver_due(config, sessions, "test", now=later(600 * step))
     rows = deliveries(sessions)
     to_hook = [row for row in rows if row.destination == webhook.url()]
     assert len(to_hook) == 2
-    assert all(row.status == "dead" and row.attempts == 3 for row in to_hook)
-    assert "500" in to_hook[0].last_error or to_hook[0].last_error
+    # Retried by time, not by count: every ten-minute pass tried again until the hour was up.
+    assert all(row.status == "dead" and row.attempts == 7 for row in to_hook)
+    assert to_hook[0].last_error == "HTTP 500 Internal server error"
     notices = [m for m in smtp_inbox.messages if "not reaching" in m["Subject"]]
     assert len(notices) == 1
     body = smtp_inbox.text(notices[0])
-    assert "after 3 attempts" in body and "json://127.0.0.1/****" in body
+    assert "after 7 attempts over 60 minutes" in body and "json://127.0.0.1/****" in body
 
 
 def test_an_invalid_url_is_dead_at_once(tmp_path):
