@@ -3,18 +3,27 @@
 Source kinds, all polled with a Page access token:
 
 - `comments`: comments and replies on the Page's feed (its own posts and visitors' posts).
-  GET /{page}/feed lists the posts of the last `lookback_days`; a post whose `updated_time` (Graph
-  moves it when someone comments) is older than the cursor is skipped; for the rest,
-  GET /{post}/comments?filter=stream&order=chronological&since=... reads comments and replies as
-  one oldest-first stream. The Page's own comments and replies are not items.
+  GET /{page}/feed lists the posts of the last `lookback_days` with their `updated_time` (Graph
+  moves it when someone comments). The comments of a post are read only when its updated_time
+  differs from the one remembered in the cursor when they were last read, or when Graph gave
+  none: GET /{post}/comments?filter=stream&order=chronological&since=... reads comments and
+  replies as one oldest-first stream. A quiet poll is therefore one request (the feed), and a
+  busy one about one more per post with new comments. The Page's own comments and replies are
+  not items.
 - `visitor_posts`: GET /{page}/visitor_posts, posts people leave on the Page.
 - `tags`: GET /{page}/tagged, posts elsewhere that tag the Page.
 - `ratings`: GET /{page}/ratings, recommendations and reviews.
 
-The cursor is a `since` watermark with the ids read near it (graph.Watermark). Edits do not
-change a comment's id or created time, so an edited comment is not read again; a deleted one
-simply is not there. Graph leaves out `from` for people its privacy rules hide from the app;
-such items carry no author and cannot be blocked from here.
+The cursor (graph.Watermark) is a `since` watermark with the ids read near it, each post's
+updated_time as last read, and the streams that `max_pages` cut off part-way with the paging query
+to read on from: a burst of comments on one post, or of visitor posts, is read a part each poll,
+each item once, and nothing is skipped whatever the watermark has moved to meanwhile. The newest-
+first listings (visitor posts, tags, ratings) read what is new at the top first, then carry on
+with any older part left unread.
+
+Edits do not change a comment's id or created time, so an edited comment is not read again; a
+deleted one simply is not there. Graph leaves out `from` for people its privacy rules hide from
+the app; such items carry no author and cannot be blocked from here.
 """
 
 from __future__ import annotations
@@ -37,15 +46,19 @@ from connectors.base import (
     SourceSpec,
 )
 from connectors.graph import (
+    OVERLAP_SECONDS,
     PAGE_SIZE,
     GraphClient,
+    Stream,
     Watermark,
     confirmed,
     first_since,
     marked_pages,
     permission_report,
     poll_limits,
+    read_stream,
     unix,
+    unreachable_or_refused,
 )
 
 POST_FIELDS = "id,created_time,updated_time,permalink_url"
@@ -99,6 +112,7 @@ class FacebookConnector(Connector):
         if not str(source.account).strip():
             raise ConfigError("a Facebook source needs the Page id as its account")
         lookback, max_pages = poll_limits(settings)
+        self.client.use_limits(settings)
         mark = Watermark.from_cursor(cursor, first_since=first_since(self.now(), lookback))
         poll = _Poll(self.client, str(source.account).strip(), mark, max_pages, lookback)
         batches = poll.comments() if source.kind == "comments" else poll.listing(
@@ -159,15 +173,16 @@ class FacebookConnector(Connector):
     def check(self) -> CheckResult:
         try:
             me = self.client.get("me", fields="id,name")
+            who = f"Page '{me.get('name', '?')}' ({me.get('id', '?')})"
+            expected = str(self.settings.get("account", "")).strip()
+            if expected and str(me.get("id")) != expected:
+                return CheckResult(False, f"Facebook: the token belongs to the {who}, not to "
+                                          f"the configured Page {expected}: make the token for "
+                                          "that Page")
+            return permission_report("Facebook", who, self.client, self.now(),
+                                     READ_PERMISSIONS, MODERATION_PERMISSIONS)
         except ConnectorError as exc:
-            return CheckResult(False, f"Facebook token does not work: {exc}")
-        who = f"Page '{me.get('name', '?')}' ({me.get('id', '?')})"
-        expected = str(self.settings.get("account", "")).strip()
-        if expected and str(me.get("id")) != expected:
-            return CheckResult(False, f"Facebook: the token belongs to the {who}, not to the "
-                                      f"configured Page {expected}: make the token for that Page")
-        return permission_report("Facebook", who, self.client, self.now(),
-                                 READ_PERMISSIONS, MODERATION_PERMISSIONS)
+            return unreachable_or_refused("Facebook", exc)
 
 
 def _refusal(item: Item) -> str:
@@ -175,7 +190,7 @@ def _refusal(item: Item) -> str:
 
 
 class _Poll:
-    """One poll of one source: yields batches of new items and keeps the watermark up to date."""
+    """One poll of one source: yields batches of new items and keeps the cursor up to date."""
 
     def __init__(self, client: GraphClient, page_id: str, mark: Watermark, max_pages: int,
                  lookback_days: float) -> None:
@@ -186,41 +201,79 @@ class _Poll:
         self.lookback_days = lookback_days
 
     def comments(self) -> Iterator[list[Item]]:
-        posts_since = self.mark.since - int(self.lookback_days * 86400)
+        mark = self.mark
+        floor = mark.floor
         feed = self.client.walk(self.page_id, "feed", {
-            "fields": POST_FIELDS, "since": posts_since, "limit": PAGE_SIZE,
+            "fields": POST_FIELDS, "since": mark.since - int(self.lookback_days * 86400),
+            "limit": PAGE_SIZE,
         }, max_pages=self.max_pages)
+        listed: set[str] = set()
         for feed_page in feed:
             for post in feed_page.objects:
-                if _active_since(post, self.mark.floor):
-                    yield from self.post_comments(_object_id(post, "post"))
+                post_id, updated = _object_id(post, "post"), _updated_time(post)
+                listed.add(post_id)
+                stream = mark.open.get(post_id)
+                if stream is None and (updated is None or (
+                        updated >= floor and mark.posts.get(post_id) != updated)):
+                    stream = Stream(post_id, mark.since)
+                if stream is not None:
+                    yield from self.post_comments(stream, updated)
+        # Streams cut off on posts the feed did not list this time (past max_pages, or gone).
+        for post_id, stream in list(mark.open.items()):
+            if post_id not in listed:
+                yield from self.post_comments(stream, None, gone_ok=True)
+        # A post last updated before the new floor is read again only if it changes, with or
+        # without its entry: forget it.
+        newest_floor = mark.newest() - OVERLAP_SECONDS
+        mark.posts = {post_id: updated for post_id, updated in mark.posts.items()
+                      if _finite_int(updated) and updated >= newest_floor}
 
-    def post_comments(self, post_id: str) -> Iterator[list[Item]]:
-        pages = self.client.walk(post_id, "comments", {
+    def post_comments(self, stream: Stream, updated: int | None, *,
+                      gone_ok: bool = False) -> Iterator[list[Item]]:
+        pages = read_stream(self.client, stream, "comments", {
             "fields": COMMENT_FIELDS, "filter": "stream", "order": "chronological",
-            "since": self.mark.floor, "limit": PAGE_SIZE,
-        }, max_pages=self.max_pages)
-        newest, more = self.mark.since, False
+            "since": stream.floor, "limit": PAGE_SIZE,
+        }, max_pages=self.max_pages, gone_ok=gone_ok)
+        self.mark.close(stream.node)
         for page in pages:
-            items = [formats.graph_comment(obj, post_id=post_id) for obj in page.objects]
-            newest = max([newest, *(unix(item.created_at) for item in items)])
-            more = page.more
-            yield self.mark.fresh(item for item in items if item.author.id != self.page_id)
-        if more:
-            # Cut off part-way through an oldest-first stream: what is newer than the last
-            # comment read has not been seen, so the cursor must not pass it.
-            self.mark.hold(newest)
+            items = [formats.graph_comment(obj, post_id=stream.node) for obj in page.objects]
+            if page.resume is not None:
+                # Cut off part-way: the rest is read from here next time, before anything else.
+                self.mark.cut(Stream(stream.node, stream.since, page.resume))
+            else:
+                self.mark.close(stream.node)
+                if updated is not None:
+                    self.mark.posts[stream.node] = updated
+            yield self.mark.fresh((item for item in items if item.author.id != self.page_id),
+                                  stream.floor)
 
     def listing(self, edge: str, fields: str,
                 parse: Callable[[Any], Item]) -> Iterator[list[Item]]:
-        """A newest-first listing: read until items older than the cursor appear."""
-        pages = self.client.walk(self.page_id, edge, {
-            "fields": fields, "since": self.mark.floor, "limit": PAGE_SIZE,
+        """A newest-first listing: what is new at the top, then any older part a burst left
+        unread on earlier polls."""
+        backlog = self.mark.streams_of(self.page_id)
+        top = Stream(self.page_id, self.mark.since)
+        yield from self.segment(self.mark.new_key(self.page_id), top, edge, fields, parse)
+        for key, stream in backlog:
+            yield from self.segment(key, stream, edge, fields, parse)
+
+    def segment(self, key: str, stream: Stream, edge: str, fields: str,
+                parse: Callable[[Any], Item]) -> Iterator[list[Item]]:
+        """Read a newest-first stream down to its floor, or to a page of items all read before
+        (what lies below was read then), or until `max_pages` cuts it off."""
+        pages = read_stream(self.client, stream, edge, {
+            "fields": fields, "since": stream.floor, "limit": PAGE_SIZE,
         }, max_pages=self.max_pages)
         for page in pages:
             items = [parse(obj) for obj in page.objects]
-            yield self.mark.fresh(items)
-            if self.mark.older_than_floor(items):
+            reached = (any(unix(item.created_at) < stream.floor for item in items)
+                       or bool(items) and all(self.mark.known(item) for item in items))
+            if page.resume is not None and not reached:
+                self.mark.cut(Stream(stream.node, stream.since, page.resume), key)
+            else:
+                self.mark.close(key)
+            yield self.mark.fresh(items, stream.floor)
+            if reached:
                 return
 
 
@@ -230,10 +283,14 @@ def _object_id(obj: Any, what: str) -> str:
     return str(obj["id"])
 
 
-def _active_since(post: Any, floor: int) -> bool:
-    """Whether a post may have comments newer than `floor`: its updated_time moves when
-    someone comments. Without one, it may."""
+def _updated_time(post: Any) -> int | None:
+    """When someone last commented on a post (Graph moves `updated_time` then), or None when
+    Graph did not say: such a post's comments are read on every poll."""
     if not isinstance(post, Mapping):
         raise PayloadError("Facebook post is not a JSON object")
-    stamp = post.get("updated_time") or post.get("created_time")
-    return stamp is None or unix(formats.parse_time(stamp)) >= floor
+    stamp = post.get("updated_time")
+    return None if stamp in (None, "") else unix(formats.parse_time(stamp))
+
+
+def _finite_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

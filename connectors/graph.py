@@ -1,5 +1,5 @@
 """What the Facebook and Instagram connectors share: the Graph API client, its errors, its paging,
-and the `since` watermark both use as a cursor.
+and the cursor both keep (`Watermark`).
 
 Both platforms are reached through facebook-sdk's `facebook.GraphAPI`. Its quirks stay in here:
 
@@ -12,6 +12,9 @@ Both platforms are reached through facebook-sdk's `facebook.GraphAPI`. Its quirk
   `text/javascript`), crashes on a missing Content-Type and drops the response headers, where
   Meta says how long a rate limit lasts. The override keeps the last response, reads the body as
   JSON whatever its type, and turns a 5xx or an unreadable body into our own errors.
+
+Every request has a total deadline (`deadline`, 60 s by default), not only a timeout per socket
+read: a server dripping its answer cannot hold a poll for longer (connectors/http.py).
 
 Errors leave this module only as `connectors.base` errors: see `graph_error`.
 """
@@ -46,6 +49,7 @@ from connectors.base import (
     RetryableError,
     checked_base_url,
 )
+from connectors.http import DeadlineExceeded, deadline_session
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 DEFAULT_API_VERSION = "v25.0"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_TIMEOUT = 30.0
+# Seconds one whole request may take, connecting and reading included.
+DEFAULT_DEADLINE = 60.0
 DEFAULT_MAX_PAGES = 10
 DEFAULT_LOOKBACK_DAYS = 14
 PAGE_SIZE = 50
@@ -274,10 +280,13 @@ def graph_error(exc: facebook.GraphAPIError, headers: Mapping[str, str], *,
 
 @dataclass(slots=True)
 class GraphPage:
-    """One page of a Graph listing; `more` says the listing went on beyond it."""
+    """One page of a Graph listing. `resume` is the query that reads on after it (the `after`
+    cursor, or `until` and `__paging_token` for time-paged edges), None on the last page;
+    `more` says the listing went on beyond it."""
 
     objects: list[Any]
     more: bool
+    resume: dict[str, str] | None = None
 
 
 class GraphClient:
@@ -290,13 +299,22 @@ class GraphClient:
             raise ConfigError(f"{label} needs the credential '{token_name}'")
         self.label = label
         self.secrets = dict(secrets)
+        self.deadline = positive_number(settings, "deadline", DEFAULT_DEADLINE)
+        self.session = deadline_session(self.deadline)
         self.api = GraphAPI(
             token,
             version=settings.get("api_version", DEFAULT_API_VERSION),
             base_url=str(settings.get("base_url", DEFAULT_BASE_URL)),
             timeout=positive_number(settings, "timeout", DEFAULT_TIMEOUT),
             app_secret=secrets.get("app_secret", ""),
+            session=self.session,
         )
+
+    def use_limits(self, settings: Mapping[str, Any]) -> None:
+        """Apply a source's own `timeout` and `deadline`, where it sets them."""
+        self.api.timeout = positive_number(settings, "timeout", self.api.timeout)
+        self.deadline = positive_number(settings, "deadline", self.deadline)
+        deadline_session(self.deadline, self.session)
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.api.version, *parts])
@@ -311,6 +329,9 @@ class GraphClient:
             response = self.api.last_response
             headers = response.headers if response is not None else {}
             raise graph_error(exc, headers, label=self.label) from None
+        except DeadlineExceeded:
+            raise RetryableError(f"{self.label} sent no complete answer within "
+                                 f"{self.deadline:g}s (timed out)") from None
         except requests.Timeout:
             raise RetryableError(f"{self.label} did not answer within {self.api.timeout:g}s "
                                  "(timed out)") from None
@@ -337,30 +358,41 @@ class GraphClient:
     def delete(self, node: str) -> Any:
         return self._call(self.api.delete_object, node)
 
-    def walk(self, node: str, edge: str, params: Mapping[str, Any], *,
-             max_pages: int) -> Iterator[GraphPage]:
-        """The pages of GET /{node}/{edge}, following `paging.cursors.after` or `paging.next`.
+    def walk(self, node: str, edge: str, params: Mapping[str, Any], *, max_pages: int,
+             start: Mapping[str, str] | None = None) -> Iterator[GraphPage]:
+        """The pages of GET /{node}/{edge}, following `paging.cursors.after` or `paging.next`,
+        from the first page or from `start` (a page's `resume` from an earlier walk).
 
-        Stops after `max_pages`, or if Graph hands back a cursor it gave before (it has been
-        known to loop); either way the last page yielded then has `more=True`.
+        Stops after `max_pages` (the last page yielded then has `more=True` and a `resume`), or
+        if Graph hands back a cursor it gave before (it has been known to loop): that page is
+        then treated as the last, since following the loop would never end.
         """
-        args = dict(params)
+        args = {**params, **(start or {})}
         given: set[str] = set()
         for number in range(1, max_pages + 1):
             body = self._call(self.api.get_connections, node, edge, **args)
             objects, after = formats.graph_page(body)
             following = _next_args(body, after, params)
-            yield GraphPage(objects, more=following is not None)
+            marker = (after or json.dumps(sorted(following.items()))) if following else ""
+            if marker and marker in given:
+                log.warning("%s/%s: Graph repeated a paging cursor; stopping there", node, edge)
+                following = None
+            given.add(marker)
+            yield GraphPage(objects, more=following is not None,
+                            resume=_changed(following, params) if following else None)
             if following is None:
                 return
-            marker = after or json.dumps(sorted(following.items()))
-            if marker in given:
-                log.warning("%s/%s: Graph repeated a paging cursor; stopping there", node, edge)
-                return
-            given.add(marker)
             args = following
             if number == max_pages:
-                log.warning("%s/%s: stopped after max_pages=%d pages", node, edge, max_pages)
+                log.info("%s/%s: stopped after max_pages=%d pages; the rest is read next time",
+                         node, edge, max_pages)
+
+
+def _changed(following: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, str]:
+    """The part of a next-page query that differs from the first page's: what to keep to read
+    on from there later."""
+    return {key: str(value) for key, value in following.items()
+            if key not in params or str(params[key]) != str(value)}
 
 
 def _next_args(body: Mapping[str, Any], after: str | None,
@@ -389,68 +421,158 @@ def unix(moment: datetime) -> int:
 
 
 @dataclass
-class Watermark:
-    """The cursor of a Graph source: `since` (Unix seconds), the created time of the newest item
-    read, and `seen`, the ids read within OVERLAP_SECONDS of it with their times.
+class Stream:
+    """A listing read part-way: what it was asked from and where it stopped.
 
-    A poll asks for items from `floor` (since minus the overlap) and drops those in `seen`, so it
-    neither misses a late-indexed item nor yields one twice.
+    `since` is the watermark when the read began: items older than `since - OVERLAP_SECONDS`
+    are not new to it (and for edges that take `since`, that is the `since` it asks with).
+    `page` is the query of the next page (`after`, or `until` and `__paging_token`). `mark`
+    is what the post looked like when the read began (Instagram: its comments_count).
     """
 
+    node: str
     since: int
-    seen: dict[str, int] = field(default_factory=dict)
-    read: dict[str, int] = field(default_factory=dict)
-    held: int | None = None
-
-    @classmethod
-    def from_cursor(cls, cursor: Mapping[str, Any] | None, *, first_since: int) -> Watermark:
-        cursor = cursor if isinstance(cursor, Mapping) else {}
-        since = cursor.get("since")
-        if not _finite(since):
-            if cursor:
-                log.warning("ignoring unreadable cursor %r; starting afresh", dict(cursor))
-            return cls(since=first_since)
-        seen = cursor.get("seen") if isinstance(cursor.get("seen"), Mapping) else {}
-        return cls(since=int(since), seen={
-            str(key): int(value) for key, value in seen.items() if _finite(value)
-        })
+    page: dict[str, str] = field(default_factory=dict)
+    mark: Any = None
 
     @property
     def floor(self) -> int:
         return self.since - OVERLAP_SECONDS
 
-    def start(self) -> dict[str, Any]:
-        """The cursor this poll started from: progress of every page but the last."""
-        return {"since": self.since, "seen": dict(self.seen)}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"node": self.node, "since": self.since, "page": dict(self.page)}
+        if self.mark is not None:
+            out["mark"] = self.mark
+        return out
 
-    def fresh(self, items: Iterable[Item]) -> list[Item]:
-        """The items not read before, now counted as read."""
+    @classmethod
+    def from_json(cls, value: Any) -> Stream | None:
+        if not isinstance(value, Mapping) or not _finite(value.get("since")):
+            return None
+        page = value.get("page")
+        if not isinstance(value.get("node"), str) or not isinstance(page, Mapping):
+            return None
+        return cls(value["node"], int(value["since"]),
+                   {str(k): str(v) for k, v in page.items()}, value.get("mark"))
+
+
+@dataclass
+class Watermark:
+    """The cursor of a Graph source.
+
+    - `since`: the created time (Unix seconds) of the newest item read. A read asks for items
+      from `floor` (since minus OVERLAP_SECONDS), so an item Graph shows a little late is not
+      missed, and drops those in `seen`, so none is yielded twice.
+    - `seen`: the ids read near `since` (and, while a stream is open, near its `since`).
+    - `posts`: per post, what it looked like when its comments were last read to the end
+      (Facebook: its updated_time; Instagram: its comments_count). A post that has not changed
+      is not read again, so a quiet poll costs only the listing of posts.
+    - `open`: streams cut off by `max_pages`, keyed by post (comments) or by listing segment,
+      each with the paging query to read on from. They are finished on later polls, whatever
+      the watermark has moved to meanwhile, so a burst of any size is read once, a part each
+      poll, and nothing is skipped.
+
+    Every page's progress is a cursor to resume from: `snapshot()` keeps `since` where the poll
+    began but knows every item read so far (so none is yielded again), every post finished and
+    where each cut-off stream stopped. Only the last page's `cursor()` moves `since`.
+    """
+
+    since: int
+    seen: dict[str, int] = field(default_factory=dict)
+    posts: dict[str, Any] = field(default_factory=dict)
+    open: dict[str, Stream] = field(default_factory=dict)
+    read: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_cursor(cls, cursor: Mapping[str, Any] | None, *, first_since: int) -> Watermark:
+        """The cursor to start from: the saved progress of an interrupted poll (`resume`,
+        which the daemon adds) when it is readable, else the cursor itself."""
+        cursor = cursor if isinstance(cursor, Mapping) else {}
+        resume = cursor.get("resume")
+        if isinstance(resume, Mapping) and _finite(resume.get("since")):
+            cursor = resume
+        since = cursor.get("since")
+        if not _finite(since):
+            if cursor:
+                log.warning("ignoring unreadable cursor %r; starting afresh", dict(cursor))
+            return cls(since=first_since)
+        return cls(since=int(since), seen=_times(cursor.get("seen")),
+                   posts=dict(cursor["posts"]) if isinstance(cursor.get("posts"), Mapping)
+                   else {},
+                   open=_streams(cursor.get("open")))
+
+    @property
+    def floor(self) -> int:
+        return self.since - OVERLAP_SECONDS
+
+    def newest(self) -> int:
+        return max([self.since, *self.read.values()])
+
+    def known(self, item: Item) -> bool:
+        return item.external_id in self.seen or item.external_id in self.read
+
+    def fresh(self, items: Iterable[Item], floor: int | None = None) -> list[Item]:
+        """The items not read before and not older than `floor` (the watermark's own unless
+        given), now counted as read."""
+        floor = self.floor if floor is None else floor
         out = []
         for item in items:
             when = unix(item.created_at)
-            key = item.external_id
-            if when < self.floor or key in self.seen or key in self.read:
+            if when < floor or self.known(item):
                 continue
-            self.read[key] = when
+            self.read[item.external_id] = when
             out.append(item)
         return out
 
-    def older_than_floor(self, items: Iterable[Item]) -> bool:
-        return any(unix(item.created_at) < self.floor for item in items)
+    def cut(self, stream: Stream, key: str | None = None) -> None:
+        """Remember a stream cut off part-way, to read on from `stream.page` next time."""
+        self.open[key or stream.node] = stream
 
-    def hold(self, when: int) -> None:
-        """Keep `since` at or below `when`: an oldest-first listing was cut off there."""
-        self.held = when if self.held is None else min(self.held, when)
+    def close(self, key: str) -> None:
+        self.open.pop(key, None)
+
+    def new_key(self, node: str) -> str:
+        """A key for one more open stream on `node` (a listing may have several)."""
+        number = 1
+        while f"{node}#{number}" in self.open:
+            number += 1
+        return f"{node}#{number}"
+
+    def streams_of(self, node: str) -> list[tuple[str, Stream]]:
+        return [(key, stream) for key, stream in self.open.items() if stream.node == node]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The progress of a page that is not the last: resume here and lose nothing."""
+        return self._json(self.since, {**self.seen, **self.read})
 
     def cursor(self) -> dict[str, Any]:
         """The cursor after this poll: the final page's progress."""
-        newest = max([self.since, *self.read.values()])
-        if self.held is not None:
-            newest = max(self.since, min(newest, self.held))
+        newest = self.newest()
+        keep_from = min([newest, *(s.since for s in self.open.values())]) - OVERLAP_SECONDS
         known = {**self.seen, **self.read}
-        return {"since": newest, "seen": {
-            key: when for key, when in sorted(known.items()) if when >= newest - OVERLAP_SECONDS
-        }}
+        return self._json(newest, {key: when for key, when in known.items()
+                                   if when >= keep_from})
+
+    def _json(self, since: int, seen: Mapping[str, int]) -> dict[str, Any]:
+        out: dict[str, Any] = {"since": since, "seen": dict(sorted(seen.items()))}
+        if self.posts:
+            out["posts"] = dict(sorted(self.posts.items()))
+        if self.open:
+            out["open"] = {key: stream.to_json() for key, stream in self.open.items()}
+        return out
+
+
+def _times(value: Any) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(key): int(when) for key, when in value.items() if _finite(when)}
+
+
+def _streams(value: Any) -> dict[str, Stream]:
+    if not isinstance(value, Mapping):
+        return {}
+    streams = {str(key): Stream.from_json(stream) for key, stream in value.items()}
+    return {key: stream for key, stream in streams.items() if stream is not None}
 
 
 def first_since(now: datetime, lookback_days: float) -> int:
@@ -458,16 +580,48 @@ def first_since(now: datetime, lookback_days: float) -> int:
 
 
 def marked_pages(batches: Iterable[list[Item]], mark: Watermark) -> Iterator[Page]:
-    """Pages of the non-empty batches; every page keeps the old cursor except the last, which
-    carries the new one (so an interrupted poll starts again from the old one)."""
-    held: list[Item] | None = None
+    """Pages of the non-empty batches. Each page's progress is taken when its batch is read
+    (`snapshot`); the last carries the new cursor."""
+    held: tuple[list[Item], dict[str, Any]] | None = None
     for items in batches:
         if not items:
             continue
+        progress = mark.snapshot()
         if held is not None:
-            yield Page(held, progress=mark.start(), last=False)
-        held = items
-    yield Page(held or [], progress=mark.cursor(), last=True)
+            yield Page(held[0], progress=held[1], last=False)
+        held = (items, progress)
+    yield Page(held[0] if held else [], progress=mark.cursor(), last=True)
+
+
+def read_stream(client: GraphClient, stream: Stream, edge: str, params: Mapping[str, Any], *,
+                max_pages: int, gone_ok: bool = False) -> Iterator[GraphPage]:
+    """The pages of a stream, from where it stopped (`stream.page`) or from its start.
+
+    Graph may refuse a paging query it gave long ago (the item it points at was deleted): the
+    stream is then read again from its start, and what was read before is dropped as seen.
+    With `gone_ok`, a post that no longer exists ends its stream instead of failing the poll.
+    """
+    start = stream.page or None
+    try:
+        pages = client.walk(stream.node, edge, params, max_pages=max_pages, start=start)
+        first = next(pages, None)
+    except ConfigError as exc:
+        if start is None:
+            if gone_ok:
+                log.warning("%s: no longer readable (%s); its unread part is dropped",
+                            stream.node, exc)
+                return
+            raise
+        log.warning("%s/%s: Graph refused the saved paging cursor (%s); reading it again "
+                    "from its start", stream.node, edge, exc)
+        stream.page = {}
+        yield from read_stream(client, stream, edge, params, max_pages=max_pages,
+                               gone_ok=gone_ok)
+        return
+    if first is None:
+        return
+    yield first
+    yield from pages
 
 
 # --- check() ------------------------------------------------------------------------------------
@@ -500,6 +654,8 @@ def token_info(client: GraphClient) -> TokenInfo:
                 expires_at=_int_or_none(data.get("expires_at")),
                 data_access_expires_at=_int_or_none(data.get("data_access_expires_at")),
             )
+    except RetryableError:
+        raise  # not a refusal: the check cannot go on
     except ConnectorError as exc:
         log.info("debug_token refused (%s); trying /me/permissions", exc)
     try:
@@ -509,6 +665,8 @@ def token_info(client: GraphClient) -> TokenInfo:
             return TokenInfo(scopes=frozenset(
                 str(row.get("permission")) for row in rows
                 if isinstance(row, Mapping) and row.get("status") == "granted"))
+    except RetryableError:
+        raise
     except ConnectorError as exc:
         log.info("/me/permissions refused (%s)", exc)
     return TokenInfo(scopes=None)
@@ -561,6 +719,15 @@ def permission_report(label: str, who: str, client: GraphClient, now: datetime,
                                   f"deleting will fail until these are granted: "
                                   f"{', '.join(missing_moderation)}", details)
     return CheckResult(True, f"{label}: connected as {who}; all permissions granted", details)
+
+
+def unreachable_or_refused(label: str, exc: ConnectorError) -> CheckResult:
+    """check()'s answer when a call failed: only an AuthError blames the token."""
+    if isinstance(exc, AuthError):
+        return CheckResult(False, f"{label} token does not work: {exc}")
+    if isinstance(exc, RetryableError):
+        return CheckResult(False, f"could not reach {label}: {exc}")
+    return CheckResult(False, f"{label} check failed: {exc}")
 
 
 def confirmed(call: Callable[[], Any], done: str, label: str) -> ActionResult:

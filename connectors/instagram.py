@@ -7,11 +7,19 @@ school's Facebook Page; the token is that Page's access token.
 Source kinds:
 
 - `comments`: GET /{ig-user}/media lists the account's posts, newest first, back to
-  `lookback_days`; for each with comments, GET /{media}/comments reads the comments with their
-  replies nested (and GET /{comment}/replies when there are more replies than fit). Instagram
-  offers no `since` here, so the comment `timestamp` and the ids read near the cursor decide what
-  is new. The account's own comments and replies are not items.
-- `tags`: GET /{ig-user}/tags, posts by others that tag the account.
+  `lookback_days`, each with its `comments_count` (which counts replies too). The comments of a
+  post are read only when its comments_count differs from the one remembered in the cursor when
+  they were last read: GET /{media}/comments reads the comments, newest first, with their replies
+  nested (and GET /{comment}/replies when there are more replies than fit). Instagram offers no
+  `since` and no way to ask which comment has a new reply, so a changed post is read through to
+  its last page; the comment `timestamp` and the ids read near the cursor decide what is new. A
+  quiet poll is one request (the media list, while the account has posted fewer than 50 times in
+  `lookback_days`). The account's own comments and replies are not items.
+- `tags`: GET /{ig-user}/tags, posts by others that tag the account, newest first.
+
+The cursor is graph.Watermark: the `since` watermark with the ids read near it, each post's
+comments_count as last read, and the reads that `max_pages` cut off part-way with the paging
+query to read on from, so a burst of any size is read a part each poll, each comment once.
 
 Mentions of the account in other people's captions and comments are not listed by any endpoint:
 Instagram delivers them only by webhook, which Hall Monitor does not receive yet.
@@ -38,13 +46,16 @@ from connectors.base import (
 from connectors.graph import (
     PAGE_SIZE,
     GraphClient,
+    Stream,
     Watermark,
     confirmed,
     first_since,
     marked_pages,
     permission_report,
     poll_limits,
+    read_stream,
     unix,
+    unreachable_or_refused,
 )
 
 MEDIA_FIELDS = "id,caption,permalink,timestamp,comments_count"
@@ -83,6 +94,7 @@ class InstagramConnector(Connector):
             raise ConfigError(f"an Instagram source needs the account's numeric id, not "
                               f"{source.account!r} (see docs/platforms/instagram.md)")
         lookback, max_pages = poll_limits(settings)
+        self.client.use_limits(settings)
         mark = Watermark.from_cursor(cursor, first_since=first_since(self.now(), lookback))
         poll = _Poll(self.client, account, mark, max_pages, lookback)
         yield from marked_pages(poll.comments() if source.kind == "comments" else poll.tags(),
@@ -114,9 +126,12 @@ class InstagramConnector(Connector):
 
     def check(self) -> CheckResult:
         try:
-            me = self._me()
+            return self._check()
         except ConnectorError as exc:
-            return CheckResult(False, f"Instagram token does not work: {exc}")
+            return unreachable_or_refused("Instagram", exc)
+
+    def _check(self) -> CheckResult:
+        me = self._me()
         linked = me.get("instagram_business_account")
         who = f"'{me.get('name', '?')}' ({me.get('id', '?')})"
         expected = str(self.settings.get("account", "")).strip()
@@ -161,32 +176,73 @@ class _Poll:
         self.oldest_media = mark.since - int(lookback_days * 86400)
 
     def comments(self) -> Iterator[list[Item]]:
+        mark = self.mark
         media_pages = self.client.walk(self.account, "media", {
             "fields": MEDIA_FIELDS, "limit": PAGE_SIZE,
         }, max_pages=self.max_pages)
+        listed: set[str] = set()
+        whole = False  # whether the media list was read back to the lookback window's start
         for media_page in media_pages:
             for media in media_page.objects:
                 media = _media(media)
                 # Newest first: once past the lookback window, the rest is older still.
                 if unix(formats.parse_time(media.get("timestamp"))) < self.oldest_media:
-                    return
-                if media.get("comments_count") != 0:
-                    yield from self.media_comments(media)
+                    whole = True
+                    break
+                media_id, count = str(media["id"]), media.get("comments_count")
+                listed.add(media_id)
+                stream = self.stream_for(media_id, count)
+                if stream is not None:
+                    yield from self.media_comments(stream, str(media.get("permalink") or ""))
+            else:
+                whole = whole or not media_page.more
+                continue
+            break
+        # Reads cut off on posts not listed this time (past max_pages, or deleted).
+        for media_id, stream in list(mark.open.items()):
+            if media_id not in listed:
+                yield from self.media_comments(stream, "", gone_ok=True)
+        if whole:
+            mark.posts = {media_id: count for media_id, count in mark.posts.items()
+                          if media_id in listed}
 
-    def media_comments(self, media: Mapping[str, Any]) -> Iterator[list[Item]]:
-        media_id, permalink = str(media["id"]), str(media.get("permalink") or "")
-        pages = self.client.walk(media_id, "comments", {
+    def stream_for(self, media_id: str, count: Any) -> Stream | None:
+        """The read a post needs this poll, if any."""
+        mark = self.mark
+        stream = mark.open.get(media_id)
+        if stream is not None and stream.mark == count:
+            return stream  # read on where the last poll stopped
+        if stream is not None:
+            # New comments came while it was part-read, at the top (newest first): read it
+            # again from the top, from the older watermark, so the unread part is covered.
+            return Stream(media_id, stream.since, mark=count)
+        if count is None or count != mark.posts.get(media_id, 0):
+            return Stream(media_id, mark.since, mark=count)
+        return None
+
+    def media_comments(self, stream: Stream, permalink: str, *,
+                       gone_ok: bool = False) -> Iterator[list[Item]]:
+        pages = read_stream(self.client, stream, "comments", {
             "fields": COMMENT_FIELDS, "limit": PAGE_SIZE,
-        }, max_pages=self.max_pages)
+        }, max_pages=self.max_pages, gone_ok=gone_ok)
+        self.mark.close(stream.node)
         # Every page is read: a new reply can sit under an old comment, and Instagram has no
         # `since` to ask for only what changed.
         for page in pages:
             items = []
             for comment in page.objects:
-                item = formats.instagram_comment(comment, media_id=media_id, permalink=permalink)
+                item = formats.instagram_comment(comment, media_id=stream.node,
+                                                 permalink=permalink)
                 items.append(item)
                 items += self.replies(comment, item, permalink)
-            yield self.mark.fresh(item for item in items if item.author.id != self.account)
+            if page.resume is not None:
+                self.mark.cut(Stream(stream.node, stream.since, page.resume, stream.mark))
+            else:
+                self.mark.close(stream.node)
+                if stream.mark is not None:
+                    self.mark.posts[stream.node] = stream.mark
+            yield self.mark.fresh((item for item in items if item.author.id != self.account),
+                                  stream.floor)
 
     def replies(self, comment: Mapping[str, Any], parent: Item, permalink: str) -> list[Item]:
         nested = comment.get("replies") if isinstance(comment.get("replies"), Mapping) else {}
@@ -207,14 +263,28 @@ class _Poll:
         ]
 
     def tags(self) -> Iterator[list[Item]]:
-        pages = self.client.walk(self.account, "tags", {
+        """Newest first, and no `since`: what is new at the top, down to the cursor, then any
+        older part a burst left unread on earlier polls."""
+        backlog = self.mark.streams_of(self.account)
+        top = Stream(self.account, self.mark.since)
+        yield from self.tag_segment(self.mark.new_key(self.account), top)
+        for key, stream in backlog:
+            yield from self.tag_segment(key, stream)
+
+    def tag_segment(self, key: str, stream: Stream) -> Iterator[list[Item]]:
+        pages = read_stream(self.client, stream, "tags", {
             "fields": TAG_FIELDS, "limit": PAGE_SIZE,
         }, max_pages=self.max_pages)
         for page in pages:
             items = [formats.instagram_media(obj, kind="tag") for obj in page.objects]
-            yield self.mark.fresh(items)
-            # Newest first, and no `since`: stop at the first page that reaches the cursor.
-            if self.mark.older_than_floor(items):
+            reached = (any(unix(item.created_at) < stream.floor for item in items)
+                       or bool(items) and all(self.mark.known(item) for item in items))
+            if page.resume is not None and not reached:
+                self.mark.cut(Stream(stream.node, stream.since, page.resume), key)
+            else:
+                self.mark.close(key)
+            yield self.mark.fresh(items, stream.floor)
+            if reached:
                 return
 
 

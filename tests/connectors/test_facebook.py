@@ -153,11 +153,15 @@ def test_posts_quiet_since_the_cursor_are_not_read(graph):
 def test_only_the_final_page_moves_the_cursor(graph):
     serve_world(graph)
     pages = poll(cursor={"since": unix("2026-11-10T00:00:00"), "seen": {}})
-    assert all(p.progress == {"since": unix("2026-11-10T00:00:00"), "seen": {}}
-               for p in pages[:-1])
+    # Every page but the last keeps the watermark, and knows what was read so far.
+    assert all(p.progress["since"] == unix("2026-11-10T00:00:00") for p in pages[:-1])
+    assert set(pages[1].progress["seen"]) == {"822001_9001", "822001_9003", "822001_9004",
+                                              "822001_9005", "822001_9006"}
     assert pages[-1].progress == {"since": unix("2026-11-17T07:40:00"), "seen": {
         "822001_9004": unix("2026-11-17T07:38:00"), "822001_9005": unix("2026-11-17T07:39:30"),
-        "822001_9006": unix("2026-11-17T07:40:00")}}
+        "822001_9006": unix("2026-11-17T07:40:00")},
+        # Each post's updated_time as read, while it is within the overlap of the watermark.
+        "posts": {f"{PAGE}_822001": unix("2026-11-17T07:40:00")}}
 
 
 def test_a_second_poll_reads_nothing_twice_and_skips_quiet_posts(graph):
@@ -185,10 +189,17 @@ def test_a_thread_cut_off_by_max_pages_is_resumed_where_it_stopped(graph):
     serve_world(graph)
     cut = poll(max_pages=1)
     assert ids(cut) == ["822001_9001", "822001_9003", "821950_7001"]
-    # 821950's comment is newer, but the cursor may not pass the unread rest of 822001's thread.
-    assert cut[-1].progress["since"] == unix("2026-11-16T12:01:05")
+    # The watermark moves on to 821950's comment; 822001's thread keeps its own place.
+    assert cut[-1].progress["since"] == unix("2026-11-16T18:02:11")
+    assert cut[-1].progress["open"][f"{PAGE}_822001"]["page"]["after"] == (
+        "WTI5dGJXVnVkRjlqZAFhKemIzSTZANVEF4")
+    calls_before = len(graph.calls)
     resumed = poll(cursor=cut[-1].progress)
     assert ids(resumed) == ["822001_9004", "822001_9005", "822001_9006"]
+    asked = [c.request.params for c in list(graph.calls)[calls_before:]
+             if c.request.url.split("?")[0] == comments_url("822001")]
+    assert [query.get("after") for query in asked] == ["WTI5dGJXVnVkRjlqZAFhKemIzSTZANVEF4"]
+    assert "open" not in resumed[-1].progress
 
 
 # --- other kinds --------------------------------------------------------------------------------

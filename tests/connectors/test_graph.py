@@ -32,6 +32,7 @@ from connectors.graph import (
     DEFAULT_API_VERSION,
     OVERLAP_SECONDS,
     GraphClient,
+    Stream,
     Watermark,
     api_version,
     marked_pages,
@@ -296,14 +297,23 @@ def test_walk_stops_when_graph_repeats_a_cursor(graph):
     serve(graph, "GET", url("1", "feed"), page_of(["b"], after="SAME"), query={"after": "SAME"})
     pages = list(client().walk("1", "feed", {}, max_pages=50))
     assert len(pages) == len(graph.calls) == 2
-    assert pages[-1].more is True
+    # Following the loop would never end: the repeated page counts as the last.
+    assert pages[-1].more is False and pages[-1].resume is None
 
 
 def test_walk_stops_after_max_pages(graph):
     serve(graph, "GET", url("1", "feed"), page_of(["a"], after="C1"))
     serve(graph, "GET", url("1", "feed"), page_of(["b"], after="C2"), query={"after": "C1"})
-    pages = list(client().walk("1", "feed", {}, max_pages=1))
+    pages = list(client().walk("1", "feed", {"limit": 2}, max_pages=1))
     assert len(pages) == len(graph.calls) == 1 and pages[0].more
+    assert pages[0].resume == {"after": "C1"}  # what to read on from, later
+
+
+def test_walk_starts_from_a_saved_page(graph):
+    serve(graph, "GET", url("1", "feed"), page_of(["b"]), query={"after": "C1"})
+    pages = list(client().walk("1", "feed", {"limit": 2}, max_pages=3, start={"after": "C1"}))
+    assert [p.objects for p in pages] == [[{"id": "b"}]] and pages[0].resume is None
+    assert graph.calls[0].request.params["after"] == "C1"
 
 
 # --- the watermark cursor -----------------------------------------------------------------------
@@ -319,7 +329,7 @@ def at(seconds: int) -> datetime:
 @pytest.mark.parametrize("cursor", [None, {}, {"since": "yesterday"}, {"since": True}, "junk",
                                     {"since": float("inf")}])
 def test_an_absent_or_unreadable_cursor_starts_from_the_lookback(cursor):
-    assert Watermark.from_cursor(cursor, first_since=S0).start() == {"since": S0, "seen": {}}
+    assert Watermark.from_cursor(cursor, first_since=S0).snapshot() == {"since": S0, "seen": {}}
 
 
 def test_the_watermark_drops_old_and_already_read_items_and_keeps_the_overlap():
@@ -332,13 +342,25 @@ def test_the_watermark_drops_old_and_already_read_items_and_keeps_the_overlap():
                              "seen": {"late": S0 - 60, "new": S0 + 120, "x": S0 - 10}}
 
 
-def test_a_held_watermark_does_not_pass_an_unread_part_of_a_stream():
+def test_a_cut_off_stream_keeps_its_place_and_the_ids_it_needs():
     mark = Watermark(since=S0)
     mark.fresh([item("a", at(100)), item("b", at(900))])
-    mark.hold(S0 + 100)
+    mark.cut(Stream("post", S0, {"after": "C"}))
     cursor = mark.cursor()
-    assert cursor["since"] == S0 + 100
-    assert set(cursor["seen"]) == {"a", "b"}  # b is re-read next time, then dropped
+    assert cursor["since"] == S0 + 900  # the stream has its own place: the watermark moves on
+    assert cursor["open"] == {"post": {"node": "post", "since": S0, "page": {"after": "C"}}}
+    assert set(cursor["seen"]) == {"a", "b"}  # kept while the stream is open
+    again = Watermark.from_cursor(cursor, first_since=0)
+    assert again.open["post"].floor == S0 - OVERLAP_SECONDS and again.open["post"].page == {
+        "after": "C"}
+
+
+def test_an_interrupted_polls_saved_progress_is_resumed_from():
+    progress = {"since": S0, "seen": {"a": S0 + 5}, "open": {
+        "post": {"node": "post", "since": S0 - 60, "page": {"after": "C"}}}}
+    mark = Watermark.from_cursor({"since": S0 - 999, "seen": {}, "resume": progress},
+                                 first_since=0)
+    assert mark.since == S0 and "a" in mark.seen and mark.open["post"].page == {"after": "C"}
 
 
 def test_only_the_last_page_carries_the_new_cursor():
@@ -346,7 +368,10 @@ def test_only_the_last_page_carries_the_new_cursor():
     batches = ([mark.fresh([item(str(n), at(n))])] for n in (1, 2, 3))
     pages = list(marked_pages((b for batch in batches for b in batch), mark))
     assert [p.last for p in pages] == [False, False, True]
-    assert [p.progress for p in pages[:2]] == [{"since": S0, "seen": {}}] * 2
+    # A page's progress keeps the watermark but knows what was read up to it.
+    assert [p.progress for p in pages[:2]] == [{"since": S0, "seen": {"1": S0 + 1}},
+                                               {"since": S0, "seen": {"1": S0 + 1,
+                                                                      "2": S0 + 2}}]
     assert pages[-1].progress["since"] == S0 + 3
 
 

@@ -20,7 +20,14 @@ from connectors.base import (
 )
 from connectors.instagram import InstagramConnector
 from tests.connectors.contract import ConnectorContract
-from tests.connectors.test_graph import TOKEN, recording, serve, serve_interaction, url
+from tests.connectors.test_graph import (
+    TOKEN,
+    query_has,
+    recording,
+    serve,
+    serve_interaction,
+    url,
+)
 
 ACCOUNT = "17841400008460056"
 CHOIR = "18027339052113411"
@@ -146,7 +153,11 @@ def test_a_new_reply_under_an_old_comment_is_still_found(graph):
     serve(graph, "GET", url(CHOIR, "comments"),
           recording("instagram", f"comments_{CHOIR}_p2.json"), query={"after": "QVFIUnZAqQ0Rz"})
     cursor = poll()[-1].progress
-    # Later, someone answers the oldest comment on the post.
+    # Later, someone answers the oldest comment on the post: its comments_count goes up.
+    media = recording("instagram", "media_p1.json")
+    media["data"][0]["comments_count"] += 1
+    graph.replace("GET", url(ACCOUNT, "media"), json=media,
+                  match=[query_has({"after": None})])
     graph.replace("GET", url("17890000000000006", "replies"), json={"data": [
         *recording("instagram", "replies_17890000000000006.json")["data"],
         {"id": "17890000000000009", "text": "leave her alone",
