@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 from connectors import formats
 from connectors.base import (
     ActionResult,
+    AuthError,
     CheckResult,
     ConfigError,
     Connector,
@@ -295,6 +296,10 @@ def _search_term(keyword: str) -> str:
     return '"' + keyword.replace('"', "") + '"'
 
 
+class NotChecked(Exception):
+    """check() could not get an answer from X that says anything about the credentials."""
+
+
 class XConnector(Connector):
     platform: ClassVar[str] = "x"
     kinds: ClassVar[tuple[str, ...]] = ("mentions", "replies", "search")
@@ -483,8 +488,15 @@ class XConnector(Connector):
     # --- health -----------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        reading = self._check_reading()
-        acting = self._check_acting()
+        try:
+            reading = self._check_reading()
+            acting = self._check_acting()
+        except NotChecked as exc:
+            # X was not reached (or would not answer yet): nothing is known about the
+            # credentials, and saying they are wrong would send IT after the wrong problem.
+            return CheckResult(False, f"{exc}; the credentials were not checked", (
+                f"{exc}. This is not a problem with the credentials: check the network, or "
+                "X's status, and try again.",))
         details = tuple(line for _, line in (reading, acting))
         ok = reading[0] and acting[0] is not False
         summary = "X: reading works" if reading[0] else "X: reading does NOT work"
@@ -509,11 +521,13 @@ class XConnector(Connector):
             return False, ("Reading: cannot be checked without the account id or handle in "
                            "the source settings.")
         try:
-            with x_errors("checking the bearer token", self.clock):
+            with x_errors("looking up the school's account", self.clock):
                 body = self.client.get_user(**lookup, user_fields=USER_FIELDS)
             user = _user(body)
-        except ConnectorError as exc:
+        except (AuthError, ConfigError) as exc:
             return False, f"Reading mentions, replies and search: NOT working. {exc}"
+        except ConnectorError as exc:
+            raise NotChecked(str(exc)) from exc
         return True, ("Reading mentions, replies and search: works (the bearer token is "
                       f"accepted; account @{user.get('username')}, id {user.get('id')}).")
 
@@ -522,12 +536,15 @@ class XConnector(Connector):
             return None, ("Hiding replies and muting: switched off, these keys are not set: "
                           f"{', '.join(self.missing_user_keys)}. Reading is not affected.")
         try:
-            with x_errors("checking the user-context keys", self.clock):
+            with x_errors("looking up the account that hides replies and mutes", self.clock):
                 response = self.client.request("GET", "/2/users/me", user_auth=True)
                 level = response.headers.get("x-access-level", "")
-                user = _user(response.json())
-        except ConnectorError as exc:
+                body = response.json()
+            user = _user(body)
+        except (AuthError, ConfigError) as exc:
             return False, f"Hiding replies and muting: NOT working. {exc}"
+        except ConnectorError as exc:
+            raise NotChecked(str(exc)) from exc
         who = f"@{user.get('username')}"
         if not self._is_school(user):
             return False, (f"Hiding replies and muting: the access token belongs to {who}, not "

@@ -225,3 +225,66 @@ def test_check_cannot_reach_x_and_says_so(rsps):
     rsps.add("GET", BASE + f"/2/users/{SCHOOL_ID}", body=requests.ConnectionError("refused"))
     result = connector().check()
     assert result.ok is False and "could not reach X" in result.details[0]
+
+
+# --- check() when X cannot be reached -------------------------------------------------------------
+
+NETWORK_FAILURES = {
+    "connection refused": (requests.ConnectionError(
+        "HTTPSConnectionPool(host='api.x.com', port=443): Max retries exceeded (Caused by "
+        "NewConnectionError('Failed to establish a new connection: [Errno 111] Connection "
+        "refused'))"), "the connection was refused"),
+    "timeout": (requests.ReadTimeout("read timed out"), "did not answer in time"),
+    "server error": ("error_503_service_unavailable", "server error (503)"),
+}
+
+
+def fail_with(rsps, path: str, failure) -> None:
+    if isinstance(failure, Exception):
+        rsps.add("GET", BASE + path, body=failure)
+    else:
+        serve(rsps, "GET", path, failure)
+
+
+@pytest.mark.parametrize(("failure", "words"), NETWORK_FAILURES.values(),
+                         ids=NETWORK_FAILURES.keys())
+def test_check_says_x_could_not_be_reached_and_does_not_blame_the_token(rsps, failure, words):
+    fail_with(rsps, f"/2/users/{SCHOOL_ID}", failure)
+    result = connector(secrets=ALL_KEYS).check()
+    assert result.ok is False
+    assert result.message.startswith("could not reach X: ") and words in result.message
+    assert "credentials were not checked" in result.message
+    for text in (result.message, *result.details):
+        assert "token" not in text and "NOT working" not in text and "expired" not in text
+    # With X out of reach, the user-context keys are not tried too (a second wait for nothing).
+    assert len(rsps.calls) == 1
+
+
+def test_check_reaches_x_for_reading_but_not_for_the_user_keys(rsps):
+    serve(rsps, "GET", f"/2/users/{SCHOOL_ID}", "user_by_id")
+    fail_with(rsps, "/2/users/me", "error_503_service_unavailable")
+    result = connector(secrets=ALL_KEYS).check()
+    assert result.ok is False
+    assert result.message.startswith("could not reach X: server error (503)")
+    assert "token" not in result.message
+
+
+def test_check_against_a_server_that_is_not_there(local_server):
+    server = local_server()
+    url = server.url
+    server.stop()
+    result = connector({"base_url": url}).check()
+    assert result.ok is False
+    assert result.message.startswith("could not reach X: the connection was refused")
+
+
+@pytest.mark.parametrize(("answer", "words"), [
+    ("error_401_unauthorized", "refused the credentials"),
+    ("error_403_client_forbidden", "attach the app to a project"),
+])
+def test_only_a_refusal_by_x_blames_the_credentials(rsps, answer, words):
+    serve(rsps, "GET", f"/2/users/{SCHOOL_ID}", answer)
+    result = connector().check()
+    assert result.ok is False and result.message == (
+        "X: reading does NOT work; hiding replies and muting are switched off")
+    assert words in result.details[0] and "could not reach" not in result.details[0]
