@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -72,7 +73,8 @@ class Mail:
 
 class MailServer:
     """aiosmtpd on 127.0.0.1 that takes `delay` seconds to accept each message, as a real mail
-    server does, and asks for a login (so the Apprise URL holds a password)."""
+    server does, and asks for a login (so the Apprise URL holds a password). While `refusing`,
+    it answers every message with a temporary failure."""
 
     def __init__(self, delay: float = 0.3, password: str | None = None) -> None:
         self.delay = delay
@@ -82,9 +84,14 @@ class MailServer:
         self.received: list[Mail] = []
         self.lock = threading.Lock()
         self.controller: Controller | None = None
+        self.refusing = False
+        self.refused = 0
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
         await asyncio.sleep(self.delay)
+        if self.refusing:
+            self.refused += 1
+            return "451 4.3.0 Mail server temporarily unavailable"
         message = message_from_bytes(envelope.content, policy=policy.default)
         part = message.get_body(preferencelist=("plain", "html"))
         body = part.get_content() if part is not None else ""
@@ -474,22 +481,23 @@ def sqlite_integrity(path: Path) -> str:
         connection.close()
 
 
-def settle(fake: FakePlatform, setup: Setup, daemon: Daemon, timeout: float = 60.0
+def settle(fake: FakePlatform, setup: Setup, daemons: list[Daemon], timeout: float = 60.0
            ) -> list[dict[str, Any]]:
-    """Stop publishing, let a healthy daemon catch up, stop it with SIGTERM; returns what the
+    """Stop publishing, let healthy daemons catch up, stop them with SIGTERM; returns what the
     fake published. Gives up after `timeout` (the checks then say what is missing)."""
     published = fake.freeze()
-    if not daemon.alive():
-        daemon.start()
+    if not any(daemon.alive() for daemon in daemons):
+        daemons[0].start()
     engine = engine_for(setup.database_url)
     try:
         wait_until(lambda: _caught_up(engine, published), timeout, 0.5)
-        # A batched alert or a retry may still be due within a few seconds.
+        # A batched alert or a retry may still fall due within a few seconds.
         time.sleep(1.0)
         wait_until(lambda: _caught_up(engine, published), 10.0, 0.5)
     finally:
         engine.dispose()
-    daemon.stop()
+    for daemon in daemons:
+        daemon.stop()
     return published
 
 
@@ -575,3 +583,52 @@ def database_text(url: str) -> dict[str, str]:
     finally:
         engine.dispose()
     return tables
+
+
+# --- the kill -9 storm --------------------------------------------------------------------------
+
+@dataclass
+class StormResult:
+    outcome: Outcome
+    kills: int
+    in_startup: int
+    seconds: float
+    lives: int
+
+
+def kill_storm(directory: Path, *, kills: int, daemons: int = 1,
+               database_url: str | None = None, seed: int = 1,
+               mail_delay: float = 0.3, log: Callable[[str], None] = lambda _: None
+               ) -> StormResult:
+    """`daemons` daemons on one database against the fake platform (a few 5xx answers, a
+    pile-on of 120 comments on one post), killed with SIGKILL `kills` times at random moments
+    (a quarter of them during start-up) and restarted at once; then the fake stops publishing,
+    the daemons catch up, and the outcome is read."""
+    rng = random.Random(seed)
+    fake = FakePlatform(directory, doors=daemons, seed=seed, rate=24, error_rate=0.03,
+                        burst_at=(6.0,), burst_size=120)
+    mail = MailServer(mail_delay).start()
+    in_startup = 0
+    started = time.monotonic()
+    try:
+        setup = write_setup(directory, fake, mail, database_url=database_url)
+        running = [Daemon(setup, door, directory).start() for door in range(daemons)]
+        for number in range(kills):
+            victim = running[number % daemons]
+            if rng.random() < 0.25:
+                time.sleep(rng.uniform(0.0, 1.5))
+                in_startup += 1
+            else:
+                if not victim.wait_ready():
+                    log(f"{victim.name} died by itself: {victim.output()[-2000:]}")
+                time.sleep(rng.uniform(0.1, 2.2) / daemons)
+            victim.kill9()
+            victim.start()
+            log(f"kill {number + 1}/{kills}: {victim.name}")
+        published = settle(fake, setup, running, timeout=90.0)
+        result = outcome(setup, published, mail)
+    finally:
+        fake.stop()
+        mail.stop()
+    return StormResult(result, kills, in_startup, time.monotonic() - started,
+                       sum(daemon.lives for daemon in running))
