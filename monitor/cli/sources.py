@@ -1,94 +1,223 @@
-"""`sources`: each source's health, items, next poll and estimated cost."""
+"""`sources`: each source's health, items, next poll and read costs; paused and failing sources
+with the reason; IT notices nobody received; `--check` probes each credential once."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.cli.common import Failure, config_options, local_time, open_db, table
+from monitor.cli.common import Failure, config_options, local_time, open_db, redact, table
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from monitor import models
     from monitor.config import Config
+    from monitor.costs import CostEstimate
 
 
 @click.command("sources")
 @config_options
-@click.option("--check", is_flag=True, help="Also probe each source's credentials now.")
+@click.option("--check", is_flag=True, help="Also probe each account's credentials now (once per "
+              "account and credentials); exits 1 if any check fails.")
 @click.option("--resume", type=int, metavar="ID", help="Resume a paused source.")
 def sources_command(config: Config, check: bool, resume: int | None) -> None:
-    """Show every source: last success, last error, items, next poll, estimated cost."""
+    """Show every source: state, last success, items, next poll, read costs, and why a source
+    is paused or failing."""
     from sqlalchemy import func, select
 
-    from monitor import models
+    from monitor import costs, models
     from monitor import sources as sources_module
-    from monitor.pipeline import build_connector
 
     sessions = open_db(config)
     with sessions.begin() as session:
         sources_module.sync(session, config)
         if resume is not None:
-            source = session.get(models.Source, resume)
-            if source is None:
-                raise Failure(f"no source with id {resume}")
-            source.paused_reason = None
-            source.failure_count = 0
-            source.next_poll_at = datetime.now(UTC)
-            click.echo(f"source {resume} resumed")
+            _resume(session, resume)
     with sessions() as session:
         rows = list(session.scalars(select(models.Source).order_by(models.Source.id)))
         counts = dict(session.execute(
             select(models.Item.source_id, func.count()).group_by(models.Item.source_id)).all())
-        month_ago = datetime.now(UTC) - timedelta(days=30)
-        reads = dict(session.execute(
-            select(models.PollRun.source_id, func.sum(models.PollRun.reads))
-            .where(models.PollRun.started_at >= month_ago)
-            .group_by(models.PollRun.source_id)).all())
-        first_run = dict(session.execute(
-            select(models.PollRun.source_id, func.min(models.PollRun.started_at))
-            .group_by(models.PollRun.source_id)).all())
+        estimates = costs.estimate(session, {s.id: s.platform for s in rows},
+                                   costs.connector_prices)
+        notices = _undelivered_it_notices(session)
+    now = datetime.now(UTC)
     tz = config.daemon.timezone
-    table_rows = []
-    for s in rows:
-        state = ("disabled" if not s.enabled else "PAUSED" if s.paused_reason else
-                 "failing" if s.failure_count else "ok")
-        table_rows.append([
-            s.id, s.key, state, local_time(s.last_success_at, tz), counts.get(s.id, 0),
-            local_time(s.next_poll_at, tz) if s.enabled and not s.paused_reason else "-",
-            _monthly_cost(s, reads.get(s.id, 0) or 0, first_run.get(s.id)),
-            (s.paused_reason or s.last_error or "")[:60],
-        ])
     click.echo(table(["id", "source", "state", "last success", "items", "next poll",
-                      "est. $/month", "last error"], table_rows))
-    if check:
-        click.echo("")
-        for s in rows:
-            if not s.enabled:
-                continue
-            try:
-                result = build_connector(config, s).check()
-                verdict, message, details = ("OK" if result.ok else "PROBLEM"), result.message, \
-                    result.details
-            except Exception as exc:  # a probe must report, never crash the listing
-                verdict, message, details = "PROBLEM", f"{type(exc).__name__}: {exc}", ()
-            click.echo(f"[{verdict}] {s.key}: {message}")
-            for line in details:
-                click.echo(f"    {line}")
+                      "est. $/month", "backfill $", "last error"],
+                     [_row(s, counts.get(s.id, 0), estimates[s.id], tz) for s in rows]))
+    _explain_trouble(rows, now, tz)
+    _explain_costs(estimates.values())
+    _show_notices(notices, tz)
+    if check and not _check_all(config, rows):
+        raise SystemExit(1)
 
 
-def _monthly_cost(source: models.Source, reads: int, since: datetime | None) -> str:
-    from connectors import connector_class
+def _resume(session: Session, source_id: int) -> None:
+    from monitor import models
+    from monitor import sources as sources_module
+
+    source = session.get(models.Source, source_id)
+    if source is None:
+        raise Failure(f"no source with id {source_id}")
+    sources_module.resume(source, datetime.now(UTC))
+    click.echo(f"source {source_id} resumed")
+
+
+def _state(source: models.Source) -> str:
+    if not source.enabled:
+        return "disabled"
+    if source.paused_reason:
+        return "PAUSED"
+    if source.failing_since or source.failure_count:
+        return "FAILING"
+    return "ok"
+
+
+def _row(source: models.Source, items: int, cost: CostEstimate, tz: str) -> list[object]:
+    polled = source.enabled and not source.paused_reason
+    return [source.id, source.key, _state(source), local_time(source.last_success_at, tz), items,
+            local_time(source.next_poll_at, tz) if polled else "-",
+            cost.monthly_text(), cost.backfill_text(),
+            " ".join((source.paused_reason or source.last_error or "").split())[:60]]
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
+def _explain_trouble(rows: Sequence[models.Source], now: datetime, tz: str) -> None:
+    """Paused and failing sources in full: the table cuts the reason short, and the reason says
+    what to do."""
+    paused = [s for s in rows if s.enabled and s.paused_reason]
+    failing = [s for s in rows if _state(s) == "FAILING"]
+    if paused:
+        click.echo("\nPaused (not polled until the credentials are fixed, then "
+                   "'hallmonitor sources --resume ID'):")
+        for s in paused:
+            when = f" since {local_time(s.paused_at, tz)}" if s.paused_at else ""
+            click.echo(f"  {s.id} {s.key}: paused{when}: {' '.join(s.paused_reason.split())}")
+    if failing:
+        click.echo("\nFailing (retried with backoff):")
+        for s in failing:
+            if s.failing_since:
+                since = (f"failing since {local_time(s.failing_since, tz)} "
+                         f"({_duration(now - s.failing_since)})")
+            else:
+                since = f"{s.failure_count} failed polls in a row"
+            error = " ".join((s.last_error or "no error recorded").split())
+            click.echo(f"  {s.id} {s.key}: {since}; last error: {error}")
+
+
+def _explain_costs(estimates: Sequence[CostEstimate] | Any) -> None:
+    from monitor.costs import MIN_OBSERVED, MONTH_DAYS
+
+    paid = [e for e in estimates if not e.free]
+    if not paid:
+        return
+    hours = int(MIN_OBSERVED.total_seconds() // 3600)
+    click.echo(f"\nCosts (US$): 'est. $/month' is the last {MONTH_DAYS} days of steady polling "
+               f"scaled to {MONTH_DAYS} days, each post and user priced once per UTC day; it "
+               f"needs {hours}h of polling after the first poll. 'backfill $' is what the first "
+               "poll's backlog cost, once.")
+
+
+def _undelivered_it_notices(session: Session) -> list[Any]:
+    """IT notices that no channel could deliver.
+
+    HOOK: the delivery side provides `undelivered_it_notices(session, school_id=None)` in
+    monitor/alerts.py (or monitor/notify.py). Until it exists there is nothing to show here."""
+    from monitor import alerts, notify
+
+    for module in (alerts, notify):
+        finder = getattr(module, "undelivered_it_notices", None)
+        if finder is not None:
+            return list(finder(session))
+    return []
+
+
+def _show_notices(notices: Sequence[Any], tz: str) -> None:
+    if not notices:
+        return
+    click.echo(f"\nIT notices that could not be delivered ({len(notices)}): fix the IT "
+               "recipients' channels; 'hallmonitor deliver --retry-dead' sends them again:")
+    for notice in notices:
+        alert = getattr(notice, "alert", None) or notice  # a delivery row or the alert itself
+        when = local_time(getattr(alert, "created_at", None), tz)
+        school = getattr(alert, "school_id", "")
+        title = " ".join(str(getattr(alert, "title", alert)).split())
+        click.echo(f"  {when} {school}: {title}")
+
+
+# --- --check ------------------------------------------------------------------------------------
+
+@dataclass
+class _Probe:
+    """One check: a platform account with one set of credentials, and the sources it covers."""
+
+    platform: str
+    account: str
+    sources: list[models.Source] = field(default_factory=list)
+
+
+def _probes(config: Config, rows: Sequence[models.Source]) -> list[_Probe]:
+    """The distinct (platform, account, credentials, settings) among the enabled sources: three
+    kinds polled from one X account are one check, not three."""
+    from monitor.sources import credential_fingerprint
+
+    probes: dict[tuple[str, ...], _Probe] = {}
+    for source in rows:
+        if not source.enabled:
+            continue
+        school = config.find_school(source.school_id)
+        account = next((a for a in school.accounts if a.platform == source.platform
+                        and a.account == source.account), None) if school else None
+        if account is None:  # build_connector says so; it is its own check
+            key: tuple[str, ...] = ("missing", str(source.id))
+        else:
+            key = (source.platform, source.account,
+                   credential_fingerprint(config, account) or "",
+                   json.dumps(account.settings, sort_keys=True, default=str))
+        probes.setdefault(key, _Probe(source.platform, source.account)).sources.append(source)
+    return list(probes.values())
+
+
+def _run_probe(config: Config, probe: _Probe) -> tuple[bool, str, tuple[str, ...]]:
+    from monitor.pipeline import build_connector
 
     try:
-        price = connector_class(source.platform).cost_per_read
-    except Exception:
-        return "-"
-    if not price:
-        return "0"
-    if not since or not reads:
-        return "0.00"
-    days = max((datetime.now(UTC) - max(since, datetime.now(UTC) - timedelta(days=30)))
-               .total_seconds() / 86400, 1 / 24)
-    return f"{reads * price * 30 / days:.2f}"
+        result = build_connector(config, probe.sources[0]).check()
+    except Exception as exc:  # a probe must report, never crash the listing
+        text = " ".join(str(exc).split())
+        return False, f"the check itself failed: {type(exc).__name__}: {text}", ()
+    return result.ok, result.message, tuple(result.details)
+
+
+def _check_all(config: Config, rows: Sequence[models.Source]) -> bool:
+    """Probe each distinct account and credentials once; True when every check passed. Shown
+    as the connector words it: it knows a refused token from a network that is down."""
+    probes = _probes(config, rows)
+    failed = 0
+    click.echo("")
+    for probe in probes:
+        ok, message, details = _run_probe(config, probe)
+        failed += not ok
+        covered = ", ".join(f"{s.id} {s.key}" for s in probe.sources)
+        click.echo(redact(f"[{'OK' if ok else 'PROBLEM'}] {probe.platform} account "
+                          f"{probe.account}: {message}"))
+        click.echo(f"    covers source{'s' if len(probe.sources) > 1 else ''} {covered}")
+        for line in details:
+            click.echo(redact(f"    {line}"))
+    if failed:
+        click.echo(f"hallmonitor: {failed} of {len(probes)} checks failed", err=True)
+    return not failed
