@@ -11,3 +11,8 @@ class ConfigError(Exception):
 
 class DatabaseError(Exception):
     """The database cannot be opened or upgraded; the message says why, without credentials."""
+
+
+class DatabaseUnreachable(DatabaseError):
+    """No connection to the database could be made: one line naming where (never the password)
+    and why, without the driver's multi-line text."""

@@ -28,12 +28,33 @@ from monitor.cli import (
     sources,
 )
 from monitor.cli.common import Failure, load_config, open_db
-from monitor.errors import ConfigError, DatabaseError
+from monitor.errors import ConfigError, DatabaseError, DatabaseUnreachable
 
 __all__ = ["Failure", "cli", "load_config", "main", "open_db"]
 
+PACKAGE = "hallmonitor"
+
+
+def installed_version() -> str:
+    """The version pip installed, from the package metadata (the one place it is written)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return "unknown (not installed: run 'pip install .')"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"hallmonitor {installed_version()}")
+    ctx.exit(0)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Show the installed version and exit.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -70,6 +91,10 @@ def main(argv: list[str] | None = None) -> None:
         for problem in exc.problems:
             click.echo(f"hallmonitor: config error: {problem}", err=True)
         raise SystemExit(2) from None
+    except DatabaseUnreachable as exc:
+        # Often passing (a server restarting): exit 1 like any failure, not 2 like a mistake.
+        click.echo(f"hallmonitor: {exc}", err=True)
+        raise SystemExit(1) from None
     except DatabaseError as exc:
         click.echo(f"hallmonitor: database error: {exc}", err=True)
         raise SystemExit(2) from None
@@ -78,6 +103,19 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
-        click.echo(f"hallmonitor: error: {type(exc).__name__}: {exc} (run with --debug for "
-                   "details)", err=True)
+        click.echo(f"hallmonitor: {_one_line(exc)} (run with --debug for details)", err=True)
         raise SystemExit(1) from None
+
+
+def _one_line(exc: Exception) -> str:
+    """An unexpected error in one line. A database driver's text (several lines, the SQL, a
+    link to the SQLAlchemy docs) is reduced to its reason; no configured secret is shown."""
+    from monitor.cli.common import redact
+
+    database_errors = sys.modules.get("sqlalchemy.exc")
+    if database_errors is not None and isinstance(exc, database_errors.DBAPIError):
+        from monitor.db import error_reason
+
+        return redact(f"database error: {error_reason(exc)}")
+    text = " ".join(str(exc).split())
+    return redact(f"error: {type(exc).__name__}: {text}")

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from monitor.config import Config
 
 
+SEVERITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
 @click.group()
 def incidents() -> None:
     """Incidents: flagged items that belong together, and who has dealt with them."""
@@ -22,18 +25,24 @@ def incidents() -> None:
 @incidents.command("list")
 @config_options
 @click.option("--all", "show_all", is_flag=True, help="Include resolved incidents.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="How many incidents to show (at least 1), the most pressing first.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def incidents_list(config: Config, show_all: bool, limit: int, fmt: str) -> None:
     """Open and acknowledged incidents, most serious and newest first."""
-    from sqlalchemy import select
+    from sqlalchemy import case, select
 
     from monitor import models
-    sessions = open_db(config)
-    with sessions() as session:
-        query = select(models.Incident).order_by(models.Incident.last_item_at.desc()).limit(limit)
-        if not show_all:
-            query = query.where(models.Incident.status != "resolved")
+    incident = models.Incident
+    # Sorted before the limit is taken: --limit 5 shows the five most pressing, not the five
+    # newest in order of pressure.
+    query = select(incident).order_by(
+        (incident.status == "resolved").asc(),
+        case(SEVERITY_ORDER, value=incident.severity, else_=len(SEVERITY_ORDER)),
+        incident.last_item_at.desc(), incident.id.desc()).limit(limit)
+    if not show_all:
+        query = query.where(incident.status != "resolved")
+    with open_db(config)() as session:
         rows = list(session.scalars(query))
     if fmt == "json":
         for row in rows:
@@ -45,8 +54,6 @@ def incidents_list(config: Config, show_all: bool, limit: int, fmt: str) -> None
                 "acknowledged_by": row.acknowledged_by}))
         return
     tz = config.daemon.timezone
-    order = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
-    rows.sort(key=lambda r: (r.status == "resolved", order.get(r.severity, 4)))
     click.echo(table(["id", "status", "severity", "items", "categories", "last item", "by"], [
         [r.id, r.status, r.severity, r.item_count, ",".join(r.categories),
          local_time(r.last_item_at, tz), r.acknowledged_by or "-"] for r in rows]))

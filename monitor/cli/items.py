@@ -20,7 +20,8 @@ def items() -> None:
 
 @items.command("list")
 @config_options
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="How many items to show (at least 1).")
 @click.option("--flagged", is_flag=True,
               help="Only items needing moderation (normal severity or above).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
