@@ -343,8 +343,12 @@ class XConnector(Connector):
             raise ConfigError("no X credentials: set bearer_token (or the four user-context "
                               "keys) for this account")
         now = self.clock()
-        start = self._usable(source, endpoint, starting_point(cursor), now)
-        yield from self._pages(endpoint, start, now)
+        start = starting_point(cursor)
+        if start.first_poll and cursor is not None:
+            # A cursor saved empty: an earlier empty first poll that recorded no start. Nothing
+            # was there when it ran, so reading back a bounded time skips nothing since.
+            start = Position(start_time=x_time(now - REREAD))
+        yield from self._pages(endpoint, self._usable(source, endpoint, start, now), now)
 
     def endpoint(self, source: SourceSpec) -> Endpoint:
         if source.kind == "mentions":
@@ -378,8 +382,12 @@ class XConnector(Connector):
     def _without_bad_values(self, source: SourceSpec, start: Position, now: float) -> Position:
         dropped = {key: value for key in ("since_id", "until_id", "newest_id", "oldest_id")
                    if (value := getattr(start, key)) and post_id_time(value, now) is None}
-        if start.start_time and parse_start_time(start.start_time) is None:
-            dropped["start_time"] = start.start_time
+        if start.start_time:
+            moment = parse_start_time(start.start_time)
+            if moment is None:
+                dropped["start_time"] = start.start_time
+            else:  # X takes whole seconds in UTC, and nothing else
+                start = replace(start, start_time=x_time(moment.timestamp()))
         if not dropped:
             return start
         repaired = replace(start, **dict.fromkeys(dropped))

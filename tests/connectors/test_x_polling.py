@@ -393,3 +393,17 @@ def test_the_connector_sends_nothing_but_the_timeline_reads(x_world):
     daemon.poll()
     assert {kind for kind, _ in x_world.asked} == {"mentions"}
     assert len(x_world.requests()) == 2
+
+
+def test_a_cursor_saved_empty_reads_back_a_week_instead_of_starting_over(x_world):
+    # What an empty first poll used to save: the next poll must not read only the newest few.
+    x_world.now -= 2 * DAY
+    arrived = x_world.post(25, after=3600)
+    pages = list(connect(x_world, page_size=10).fetch(source(), {}))
+    assert sorted(items(pages)) == sorted(arrived)
+    assert "start_time" in x_world.requests()[0]
+
+
+def test_a_start_time_with_fractions_or_an_offset_is_sent_as_x_wants_it(x_world):
+    list(connect(x_world).fetch(source("search"), {"start_time": "2026-11-17T08:00:00.250+01:00"}))
+    assert x_world.requests()[0]["start_time"] == "2026-11-17T07:00:00Z"
