@@ -12,6 +12,7 @@ from monitor.cli.common import config_options, local_time, open_db, table
 
 if TYPE_CHECKING:
     from monitor import models
+    from monitor.alerts import UndeliveredNotice
     from monitor.config import Config
 
 
@@ -28,23 +29,42 @@ def alerts_list(config: Config, limit: int, fmt: str) -> None:
     """The newest alerts, with who they went to and how delivery went."""
     from sqlalchemy import select
 
+    from monitor import alerts as outbox
     from monitor import models
     sessions = open_db(config)
     with sessions() as session:
         rows = list(session.scalars(
             select(models.Alert).order_by(models.Alert.id.desc()).limit(limit)))
         payload = [_alert_json(alert) for alert in rows]
+        stranded = outbox.undelivered_it_notices(session)
+    tz = config.daemon.timezone
+    # Shown first, and on stderr beside JSON: a notice nobody received is an outage nobody knows.
+    _warn_undelivered(stranded, tz, err=fmt == "json")
     if fmt == "json":
         for entry in payload:
             click.echo(json.dumps(entry, ensure_ascii=False))
         return
-    tz = config.daemon.timezone
     click.echo(table(["id", "when", "severity", "categories", "to", "delivery", "title"], [
         [a["id"], local_time(datetime.fromisoformat(a["created_at"]), tz), a["severity"],
          ",".join(a["categories"]), ",".join(sorted({r for d in a["deliveries"]
                                                       for r in d["roles"]})) or "-",
          ",".join(sorted({d["status"] for d in a["deliveries"]})) or "none",
          a["title"][:70]] for a in payload]))
+
+
+def _warn_undelivered(stranded: list[UndeliveredNotice], tz: str, *, err: bool) -> None:
+    if not stranded:
+        return
+    count = len(stranded)
+    click.echo(f"!! {count} notice{'s' if count != 1 else ''} for IT reached nobody (every "
+               "channel tried has failed):", err=err)
+    for notice in stranded:
+        click.echo(f"!!   alert {notice.alert_id}, {local_time(notice.created_at, tz)}, "
+                   f"{notice.school_id}: {notice.title}", err=err)
+        click.echo(f"!!     {notice.why}", err=err)
+    click.echo("!! They are retried while they can be; once the destination works again, "
+               "'hallmonitor deliver --retry-dead' sends any given up on.\n",
+               err=err)
 
 
 def _alert_json(alert: models.Alert) -> dict:
