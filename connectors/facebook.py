@@ -215,7 +215,9 @@ class _Poll:
                 stream = mark.open.get(post_id)
                 if stream is None and (updated is None or (
                         updated >= floor and mark.posts.get(post_id) != updated)):
-                    stream = Stream(post_id, mark.since)
+                    # After a burst, from the newest comment read rather than from the floor.
+                    stream = Stream(post_id, max(mark.since,
+                                                 mark.long.get(post_id, 0) + OVERLAP_SECONDS))
                 if stream is not None:
                     yield from self.post_comments(stream, updated)
         # Streams cut off on posts the feed did not list this time (past max_pages, or gone).
@@ -227,6 +229,8 @@ class _Poll:
         newest_floor = mark.newest() - OVERLAP_SECONDS
         mark.posts = {post_id: updated for post_id, updated in mark.posts.items()
                       if _finite_int(updated) and updated >= newest_floor}
+        mark.long = {post_id: when for post_id, when in mark.long.items()
+                     if when >= newest_floor}
 
     def post_comments(self, stream: Stream, updated: int | None, *,
                       gone_ok: bool = False) -> Iterator[list[Item]]:
@@ -235,15 +239,22 @@ class _Poll:
             "since": stream.floor, "limit": PAGE_SIZE,
         }, max_pages=self.max_pages, gone_ok=gone_ok)
         self.mark.close(stream.node)
-        for page in pages:
+        # A stream read on from an earlier poll is a long thread; `mark` is then the created
+        # time of the newest comment read on it so far.
+        long, newest = bool(stream.page), stream.mark if _finite_int(stream.mark) else None
+        for number, page in enumerate(pages):
             items = [formats.graph_comment(obj, post_id=stream.node) for obj in page.objects]
+            newest = max([unix(item.created_at) for item in items]
+                         + ([newest] if newest is not None else []), default=None)
             if page.resume is not None:
                 # Cut off part-way: the rest is read from here next time, before anything else.
-                self.mark.cut(Stream(stream.node, stream.since, page.resume))
+                self.mark.cut(Stream(stream.node, stream.since, page.resume, newest))
             else:
                 self.mark.close(stream.node)
                 if updated is not None:
                     self.mark.posts[stream.node] = updated
+                if (long or number > 0) and newest is not None:
+                    self.mark.long[stream.node] = newest
             yield self.mark.fresh((item for item in items if item.author.id != self.page_id),
                                   stream.floor)
 

@@ -467,6 +467,9 @@ class Watermark:
     - `posts`: per post, what it looked like when its comments were last read to the end
       (Facebook: its updated_time; Instagram: its comments_count). A post that has not changed
       is not read again, so a quiet poll costs only the listing of posts.
+    - `long`: per post whose comments last took more than one page to read (a burst), the
+      created time of the newest one read. Its next read starts there rather than at `floor`,
+      so a burst is not read through again to find the few comments after it.
     - `open`: streams cut off by `max_pages`, keyed by post (comments) or by listing segment,
       each with the paging query to read on from. They are finished on later polls, whatever
       the watermark has moved to meanwhile, so a burst of any size is read once, a part each
@@ -480,6 +483,7 @@ class Watermark:
     since: int
     seen: dict[str, int] = field(default_factory=dict)
     posts: dict[str, Any] = field(default_factory=dict)
+    long: dict[str, int] = field(default_factory=dict)
     open: dict[str, Stream] = field(default_factory=dict)
     read: dict[str, int] = field(default_factory=dict)
 
@@ -499,6 +503,7 @@ class Watermark:
         return cls(since=int(since), seen=_times(cursor.get("seen")),
                    posts=dict(cursor["posts"]) if isinstance(cursor.get("posts"), Mapping)
                    else {},
+                   long=_times(cursor.get("long")),
                    open=_streams(cursor.get("open")))
 
     @property
@@ -557,6 +562,8 @@ class Watermark:
         out: dict[str, Any] = {"since": since, "seen": dict(sorted(seen.items()))}
         if self.posts:
             out["posts"] = dict(sorted(self.posts.items()))
+        if self.long:
+            out["long"] = dict(sorted(self.long.items()))
         if self.open:
             out["open"] = {key: stream.to_json() for key, stream in self.open.items()}
         return out

@@ -161,7 +161,9 @@ def test_only_the_final_page_moves_the_cursor(graph):
         "822001_9004": unix("2026-11-17T07:38:00"), "822001_9005": unix("2026-11-17T07:39:30"),
         "822001_9006": unix("2026-11-17T07:40:00")},
         # Each post's updated_time as read, while it is within the overlap of the watermark.
-        "posts": {f"{PAGE}_822001": unix("2026-11-17T07:40:00")}}
+        "posts": {f"{PAGE}_822001": unix("2026-11-17T07:40:00")},
+        # 822001 took two pages: its next read starts at its newest comment.
+        "long": {f"{PAGE}_822001": unix("2026-11-17T07:40:00")}}
 
 
 def test_a_second_poll_reads_nothing_twice_and_skips_quiet_posts(graph):

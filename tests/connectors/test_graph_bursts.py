@@ -283,6 +283,12 @@ def test_a_comment_burst_on_one_post_is_read_once_each_and_every_poll_makes_prog
     asked_before = len(fake.server.requests)
     assert daemon.poll() == []
     assert fake.asked()[asked_before:] == [f"{V}/{PAGE}/feed"]
+    # The pile-on goes on: the next comments are read at once, without reading the burst again.
+    later = [fake.comment(post, NOW - timedelta(minutes=8)),
+             fake.comment(post, NOW - timedelta(minutes=1))]
+    asked_before = len(fake.server.requests)
+    assert [item.external_id for item in daemon.poll()] == later
+    assert fake.asked()[asked_before:] == [f"{V}/{PAGE}/feed", f"{V}/{post}/comments"]
 
 
 @pytest.mark.parametrize("from_progress", [True, False], ids=["from-progress", "from-cursor"])
