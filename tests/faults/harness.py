@@ -297,6 +297,18 @@ def _inline(values: dict[str, Any]) -> str:
 
 # --- daemons ------------------------------------------------------------------------------------
 
+def upgrade_database(setup: Setup) -> None:
+    """`hallmonitor db upgrade`, as an administrator runs it once before starting daemons on
+    PostgreSQL (an embedded SQLite database is upgraded by the daemon itself)."""
+    if setup.database_url.startswith("sqlite"):
+        return
+    done = subprocess.run([sys.executable, "-m", "monitor", "db", "upgrade", "-c",
+                           str(setup.configs[0])], cwd=REPO, env=setup.env,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"hallmonitor db upgrade failed: {done.stderr.strip()[-500:]}")
+
+
 class Daemon:
     """`hallmonitor run -c CONFIG` as a real process; each life's output is kept."""
 
@@ -612,6 +624,7 @@ def kill_storm(directory: Path, *, kills: int, daemons: int = 1,
     started = time.monotonic()
     try:
         setup = write_setup(directory, fake, mail, database_url=database_url)
+        upgrade_database(setup)
         running = [Daemon(setup, door, directory).start() for door in range(daemons)]
         for number in range(kills):
             victim = running[number % daemons]
@@ -620,12 +633,15 @@ def kill_storm(directory: Path, *, kills: int, daemons: int = 1,
                 in_startup += 1
             else:
                 if not victim.wait_ready():
-                    log(f"{victim.name} died by itself: {victim.output()[-2000:]}")
+                    raise RuntimeError(f"{victim.name} did not start or died by itself: "
+                                       f"{victim.output()[-2000:]}")
                 time.sleep(rng.uniform(0.1, 2.2) / daemons)
             victim.kill9()
             victim.start()
-            log(f"kill {number + 1}/{kills}: {victim.name}")
+            log(f"kill {number + 1}/{kills}: {victim.name} at "
+                f"{time.monotonic() - started:.1f}s")
         published = settle(fake, setup, running, timeout=90.0)
+        log(f"caught up and stopped at {time.monotonic() - started:.1f}s")
         result = outcome(setup, published, mail)
     finally:
         fake.stop()
