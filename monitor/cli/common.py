@@ -217,10 +217,10 @@ class RedactSecrets(logging.Filter):
 
 
 def shown_db(config: Config) -> str:
-    """The database URL with its password masked."""
-    from sqlalchemy.engine import make_url
+    """Where the database is, without its password."""
+    from monitor.db import shown_url
 
-    return make_url(config.database_url).render_as_string(hide_password=True)
+    return shown_url(config.database_url)
 
 
 def actor_option(command: Callable) -> Callable:

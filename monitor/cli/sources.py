@@ -4,7 +4,7 @@ with the reason; IT notices nobody received; `--check` probes each credential on
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -119,7 +119,7 @@ def _explain_trouble(rows: Sequence[models.Source], now: datetime, tz: str) -> N
             click.echo(f"  {s.id} {s.key}: {since}; last error: {error}")
 
 
-def _explain_costs(estimates: Sequence[CostEstimate] | Any) -> None:
+def _explain_costs(estimates: Iterable[CostEstimate]) -> None:
     from monitor.costs import MIN_OBSERVED, MONTH_DAYS
 
     paid = [e for e in estimates if not e.free]
@@ -212,10 +212,12 @@ def _check_all(config: Config, rows: Sequence[models.Source]) -> bool:
     for probe in probes:
         ok, message, details = _run_probe(config, probe)
         failed += not ok
-        covered = ", ".join(f"{s.id} {s.key}" for s in probe.sources)
-        click.echo(redact(f"[{'OK' if ok else 'PROBLEM'}] {probe.platform} account "
-                          f"{probe.account}: {message}"))
-        click.echo(f"    covers source{'s' if len(probe.sources) > 1 else ''} {covered}")
+        verdict = "OK" if ok else "PROBLEM"
+        if len(probe.sources) == 1:
+            click.echo(redact(f"[{verdict}] {probe.sources[0].key}: {message}"))
+        else:
+            click.echo(redact(f"[{verdict}] {probe.platform} account {probe.account}: {message}"))
+            click.echo("    covers sources " + ", ".join(f"{s.id} {s.key}" for s in probe.sources))
         for line in details:
             click.echo(redact(f"    {line}"))
     if failed:
