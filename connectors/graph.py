@@ -309,12 +309,16 @@ class GraphClient:
             app_secret=secrets.get("app_secret", ""),
             session=self.session,
         )
+        # The account's own, which a source's settings may override for its polls.
+        self.limits = (self.api.timeout, self.deadline)
 
     def use_limits(self, settings: Mapping[str, Any]) -> None:
         """Apply a source's own `timeout` and `deadline`, where it sets them."""
-        self.api.timeout = positive_number(settings, "timeout", self.api.timeout)
-        self.deadline = positive_number(settings, "deadline", self.deadline)
-        deadline_session(self.deadline, self.session)
+        self.api.timeout = positive_number(settings, "timeout", self.limits[0])
+        deadline = positive_number(settings, "deadline", self.limits[1])
+        if deadline != self.deadline:
+            self.deadline = deadline
+            deadline_session(deadline, self.session)
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.api.version, *parts])
