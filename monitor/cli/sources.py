@@ -133,30 +133,26 @@ def _explain_costs(estimates: Iterable[CostEstimate]) -> None:
 
 
 def _undelivered_it_notices(session: Session) -> list[Any]:
-    """IT notices that no channel could deliver.
+    """IT notices from the last week that no channel could deliver (`alerts.
+    undelivered_it_notices`); none where this version of the delivery side lacks it."""
+    from monitor import alerts
 
-    HOOK: the delivery side provides `undelivered_it_notices(session, school_id=None)` in
-    monitor/alerts.py (or monitor/notify.py). Until it exists there is nothing to show here."""
-    from monitor import alerts, notify
-
-    for module in (alerts, notify):
-        finder = getattr(module, "undelivered_it_notices", None)
-        if finder is not None:
-            return list(finder(session))
-    return []
+    finder = getattr(alerts, "undelivered_it_notices", None)
+    return list(finder(session)) if finder is not None else []
 
 
 def _show_notices(notices: Sequence[Any], tz: str) -> None:
+    """Nobody got these: the one place IT can still learn that monitoring needs them."""
     if not notices:
         return
     click.echo(f"\nIT notices that could not be delivered ({len(notices)}): fix the IT "
-               "recipients' channels; 'hallmonitor deliver --retry-dead' sends them again:")
+               "recipients' channels, then 'hallmonitor deliver --retry-dead' sends them:")
     for notice in notices:
-        alert = getattr(notice, "alert", None) or notice  # a delivery row or the alert itself
-        when = local_time(getattr(alert, "created_at", None), tz)
-        school = getattr(alert, "school_id", "")
-        title = " ".join(str(getattr(alert, "title", alert)).split())
-        click.echo(f"  {when} {school}: {title}")
+        title = " ".join(str(notice.title).split())
+        click.echo(f"  {local_time(notice.created_at, tz)} {notice.school_id}: {title}")
+        why = " ".join(str(getattr(notice, "why", "") or "").split())
+        if why:
+            click.echo(redact(f"      {why}"))
 
 
 # --- --check ------------------------------------------------------------------------------------

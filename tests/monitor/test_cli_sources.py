@@ -198,3 +198,27 @@ def test_check_with_the_network_down_does_not_blame_the_token(tmp_path, monkeypa
     check = out[out.index("[PROBLEM]"):]
     assert "could not reach" in check
     assert "token" not in check.lower().replace("the credentials were not checked", "")
+
+
+def test_it_notices_nobody_received_are_shown(x_source, capsys):
+    from monitor import alerts
+
+    if not hasattr(alerts, "undelivered_it_notices"):
+        pytest.skip("this version of monitor.alerts has no undelivered_it_notices")
+    path, sessions, source_id = x_source
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        notice = models.Alert(dedupe_key=f"source-paused:{source_id}", school_id="oakfield",
+                              kind="source_paused", severity="high", categories=[],
+                              title="X monitoring paused: the token was refused", body="...",
+                              created_at=now - timedelta(hours=1))
+        session.add(notice)
+        session.flush()
+        session.add(models.Delivery(alert_id=notice.id, destination="env:IT_MAIL", roles=["it"],
+                                    status="dead", attempts=4, first_attempt_at=notice.created_at,
+                                    last_error="SMTP 550 no such mailbox"))
+    code, out, _ = cli(["sources", "--config", path], capsys)
+    assert code == 0
+    section = out[out.index("IT notices that could not be delivered (1)"):]
+    assert "X monitoring paused: the token was refused" in section
+    assert "env:IT_MAIL dead: SMTP 550 no such mailbox" in section
