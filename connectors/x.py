@@ -344,7 +344,7 @@ class XConnector(Connector):
                               "keys) for this account")
         now = self.clock()
         start = starting_point(cursor)
-        if start.first_poll and cursor is not None:
+        if start.first_poll and cursor is not None and "resume" not in cursor:
             # A cursor saved empty: an earlier empty first poll that recorded no start. Nothing
             # was there when it ran, so reading back a bounded time skips nothing since.
             start = Position(start_time=x_time(now - REREAD))

@@ -407,3 +407,10 @@ def test_a_cursor_saved_empty_reads_back_a_week_instead_of_starting_over(x_world
 def test_a_start_time_with_fractions_or_an_offset_is_sent_as_x_wants_it(x_world):
     list(connect(x_world).fetch(source("search"), {"start_time": "2026-11-17T08:00:00.250+01:00"}))
     assert x_world.requests()[0]["start_time"] == "2026-11-17T07:00:00Z"
+
+
+def test_a_first_poll_handed_an_empty_resume_marker_is_still_a_first_poll(x_world):
+    # The daemon adds "resume" to a missing cursor too: {"resume": progress}.
+    x_world.post(30)
+    pages = list(connect(x_world).fetch(source(), {"resume": {}}))
+    assert len(items(pages)) == 10 and len(x_world.requests()) == 1
