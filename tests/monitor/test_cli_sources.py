@@ -222,3 +222,28 @@ def test_it_notices_nobody_received_are_shown(x_source, capsys):
     section = out[out.index("IT notices that could not be delivered (1)"):]
     assert "X monitoring paused: the token was refused" in section
     assert "env:IT_MAIL dead: SMTP 550 no such mailbox" in section
+
+
+def test_after_real_polls_the_backfill_is_costed_and_no_month_is_guessed(
+        local_server, tmp_path, monkeypatch, capsys, database):
+    api = local_server()
+    at = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    posts = [{"id": f"21225880812227297{n:02d}", "text": f"@Oakfield0 question {n}",
+              "author_id": str(40 + n % 2), "created_at": at,
+              "conversation_id": f"21225880812227297{n:02d}"} for n in range(4)]
+    api.route("GET", f"/2/users/{X_USERS[0]}/mentions", json_answer({
+        "data": posts,
+        "includes": {"users": [{"id": "40", "name": "A", "username": "a"},
+                               {"id": "41", "name": "B", "username": "b"}]},
+        "meta": {"newest_id": posts[-1]["id"], "oldest_id": posts[0]["id"],
+                 "result_count": 4}}))
+    monkeypatch.setenv("X_BEARER", "AAAA-bearer-token-for-tests")
+    path = x_config(tmp_path, api.url)
+    for _ in range(2):
+        code, out, err = cli(["poll", "--once", "--config", path], capsys)
+        assert code == 0, out + err
+    _, out, _ = cli(["sources", "--config", path], capsys)
+    row = row_of(out, "/x/")
+    # The first poll read 4 posts and 2 users: $0.04, once. Minutes of polling say nothing
+    # about a month.
+    assert "not enough data yet" in row and "0.04" in row.split()
