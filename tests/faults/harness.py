@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import re
@@ -22,7 +23,6 @@ import textwrap
 import threading
 import time
 import urllib.request
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,8 +38,8 @@ from monitor import db, models
 from tests.faults.fake_platform import iter_log, layout
 
 REPO = Path(__file__).resolve().parents[2]
-# aiosmtpd warns about its own attribute when a client logs in; nothing of ours.
-warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+# aiosmtpd logs a deprecation of its own attribute whenever a client logs in; nothing of ours.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 ROLES = {"dsl": "dsl", "digital_champion": "champion", "head": "head", "it": "it"}
 # Words the delivery code puts in the title of a resend whose first outcome is unknown.
 REPEAT_MARK = re.compile(r"possible repeat", re.IGNORECASE)
