@@ -142,9 +142,9 @@ def notify_it(session: Session, config: Config, school_id: str, dedupe_key: str,
                          created_at=now)
     session.add(alert)
     session.flush()
-    down = _down_services(session, config, now) | {_service(config, d) for d in avoid}
+    down = _down_services(session, config, now) | set(avoid)
     own = rules.destinations(school, ["it"])
-    targets = [t for t in own if _service(config, t.destination) not in down]
+    targets = [t for t in own if not _is_down(config, t.destination, down)]
     if not targets:
         targets = _other_working(session, config, school, down, now,
                                  used={t.destination for t in own}) or own
@@ -167,7 +167,7 @@ def reroute_it_notice(session: Session, config: Config, alert: models.Alert, now
         if delivery.status in ("sent", "sending") or (delivery.status == "pending"
                                                       and delivery.attempts == 0):
             return None
-    down = _down_services(session, config, now) | {_service(config, d) for d in avoid}
+    down = _down_services(session, config, now) | set(avoid)
     used = {delivery.destination for delivery in alert.deliveries}
     [target] = _other_working(session, config, school, down, now, used=used) or [None]
     if target is None:
@@ -243,15 +243,23 @@ def _service(config: Config, destination: str) -> str:
 
 
 def _down_services(session: Session, config: Config, now: datetime) -> set[str]:
-    """Services with deliveries failing now, or given up on in the last day."""
+    """What is down now: the services (mail server, webhook host) of deliveries failing for now,
+    and the destinations given up on in the last day (a refusal such as "no such mailbox" is
+    about that one recipient, not its server). An unknown outcome says nothing: its sender may
+    simply have died."""
     failing = session.scalars(
         select(models.Delivery.destination).distinct()
-        .where(models.Delivery.attempts > 0,
-               ((models.Delivery.status.in_(("pending", "unknown"))
-                 & models.Delivery.last_error.is_not(None))
-                | ((models.Delivery.status == "dead")
-                   & (models.Delivery.next_attempt_at >= now - timedelta(days=1))))))
-    return {_service(config, destination) for destination in failing}
+        .where(models.Delivery.attempts > 0, models.Delivery.status == "pending",
+               models.Delivery.last_error.is_not(None)))
+    given_up = session.scalars(
+        select(models.Delivery.destination).distinct()
+        .where(models.Delivery.status == "dead",
+               models.Delivery.next_attempt_at >= now - timedelta(days=1)))
+    return {_service(config, destination) for destination in failing} | set(given_up)
+
+
+def _is_down(config: Config, destination: str, down: set[str]) -> bool:
+    return destination in down or _service(config, destination) in down
 
 
 def _other_working(session: Session, config: Config, school: School, down: set[str],
@@ -260,7 +268,7 @@ def _other_working(session: Session, config: Config, school: School, down: set[s
     delivered something in the last day if there is one."""
     roles = list(dict.fromkeys(r.role for r in school.recipients))
     candidates = [t for t in rules.destinations(school, roles)
-                  if t.destination not in used and _service(config, t.destination) not in down]
+                  if t.destination not in used and not _is_down(config, t.destination, down)]
     if not candidates:
         return []
     recent = set(session.scalars(

@@ -187,6 +187,7 @@ def one_line(text: str, limit: int = 200) -> str:
 _SMTP_REPLY = re.compile(r"\((\d{3}), b(['\"])(.*?)\2")
 _HTTP_STATUS = re.compile(r"notification: (?:(?P<reason>[^,]*?), )?error=(?P<code>\d{3})")
 _TEMPORARY_HTTP = (408, 429)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
 def explain_failure(lines: Iterable[str]) -> SendResult:
@@ -222,9 +223,13 @@ def explain_failure(lines: Iterable[str]) -> SendResult:
         return SendResult(False, "host name not found")
     if "certificate" in lowered or "ssl" in lowered:
         return SendResult(False, "TLS failed (certificate or protocol)")
-    warnings = [line for line in lines if line and not line.startswith("Socket Exception")]
-    return SendResult(False, one_line(warnings[-1]) if warnings
-                      else "the service did not accept the message")
+    warnings = [line for line in text.splitlines()
+                if line and not line.startswith("Socket Exception")]
+    if not warnings:
+        return SendResult(False, "the service did not accept the message")
+    # A plugin may name the URL it posted to: never store more of it than its host.
+    return SendResult(False, one_line(_URL.sub(lambda m: secrets.mask_url(m.group(0)),
+                                               warnings[-1])))
 
 
 # --- the job ------------------------------------------------------------------------------------
@@ -620,7 +625,7 @@ def _tell_it_about_delays(job: _Job) -> None:
     with job.sessions.begin() as session:
         failing = list(session.scalars(
             select(models.Delivery).join(models.Alert)
-            .where(models.Delivery.status.in_(("pending", "unknown")),
+            .where(models.Delivery.status == "pending", models.Delivery.last_error.is_not(None),
                    models.Delivery.attempts > 0,
                    models.Delivery.first_attempt_at <= now - DELAY_NOTICE_AFTER,
                    models.Alert.kind.in_(alerts.ABOUT_ITEMS))))

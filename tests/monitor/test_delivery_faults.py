@@ -5,6 +5,7 @@ repeat with the same Message-ID; nothing is lost in an outage; IT hears about it
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -387,3 +388,20 @@ def test_when_its_own_channel_fails_the_notice_for_it_goes_another_way(tmp_path,
     assert own.status == "superseded"  # IT is told once
     with sessions() as session:
         assert alerts.undelivered_it_notices(session) == []
+
+
+def test_apprise_debug_lines_read_for_the_reason_never_reach_the_log(tmp_path, mail, caplog):
+    mail.rcpt_reply = "550 5.1.1 <dsl@school.example>: Recipient address rejected"
+    config, sessions = setup_school(tmp_path, {"dsl": [mail.url("dsl@school.example")]})
+    caplog.set_level(logging.DEBUG)  # as `run -v`, which keeps Apprise itself at WARNING
+    apprise_log = logging.getLogger("apprise")
+    level = apprise_log.level
+    apprise_log.setLevel(logging.WARNING)
+    try:
+        notify.deliver_due(config, sessions, "test")
+    finally:
+        apprise_log.setLevel(level)
+    [row] = deliveries(sessions)
+    assert row.last_error.startswith("SMTP 550 5.1.1")  # read from Apprise's DEBUG lines
+    from_apprise = [r for r in caplog.records if r.name == "apprise"]
+    assert from_apprise and all(r.levelno >= logging.WARNING for r in from_apprise)
