@@ -136,9 +136,10 @@ MASK = "[redacted]"
 # Shorter values are left alone: redacting "abc" would mangle ordinary words, and a credential
 # that short protects nothing anyway.
 MIN_SECRET_LENGTH = 6
-# A path segment or query value of a secret URL at least this long is taken for a token
-# (a Discord webhook token, a Telegram bot token) and redacted on its own too.
-TOKEN_PART_LENGTH = 16
+# A part of a secret URL (host, path segment, query value) that looks like this is taken for a
+# token (a Telegram bot token, a Discord webhook token) and redacted on its own too; host names
+# and email addresses (dots, @) are not.
+TOKEN_PART = re.compile(r"[A-Za-z0-9_\-:]{16,}")
 
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
@@ -164,8 +165,9 @@ def _url_secrets(value: str, *, tokens: bool) -> set[str]:
         return set()
     found = {password} if password else set()
     if tokens and parts.scheme and parts.netloc:
-        pieces = parts.path.split("/") + [p.partition("=")[2] for p in parts.query.split("&")]
-        found |= {piece for piece in pieces if len(piece) >= TOKEN_PART_LENGTH}
+        pieces = [parts.netloc.rpartition("@")[2], *parts.path.split("/"),
+                  *(p.partition("=")[2] for p in parts.query.split("&"))]
+        found |= {piece for piece in pieces if TOKEN_PART.fullmatch(piece)}
     return found
 
 

@@ -151,6 +151,8 @@ def test_oauth_libraries_stay_quiet_even_when_verbose(log_stream):
 def test_the_config_knows_every_secret_it_resolved(tmp_path, monkeypatch):
     monkeypatch.setenv("FB_TOKEN", "EAAB-page-token-value")
     monkeypatch.setenv("HOOK", "discord://1234567890/AbCdEfGhIjKlMnOpQrStUvWx")
+    monkeypatch.setenv("BOT", "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001")
+    monkeypatch.setenv("MAIL", "mailtos://it:mail-pass-77@smtp.example.org/?to=it-manager@oakfield.sch.uk")
     monkeypatch.setenv("HALLMONITOR_DATABASE_URL", "postgresql://hm:db-password-9@localhost/hm")
     path = tmp_path / "config.toml"
     path.write_text("""
@@ -164,8 +166,11 @@ kinds = ["comments"]
 credentials = { page_access_token = "env:FB_TOKEN" }
 [[schools.recipients]]
 role = "dsl"
-urls = ["env:HOOK"]
+urls = ["env:HOOK", "env:BOT", "env:MAIL"]
 """)
     found = common.config_secrets(common.load_config(str(path), False))
     assert {"EAAB-page-token-value", "discord://1234567890/AbCdEfGhIjKlMnOpQrStUvWx",
-            "AbCdEfGhIjKlMnOpQrStUvWx", "db-password-9"} <= found
+            "AbCdEfGhIjKlMnOpQrStUvWx", "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            "mail-pass-77", "db-password-9"} <= found
+    # Who is told and where the mail server is are not secrets, and stay readable.
+    assert not {"smtp.example.org", "it-manager@oakfield.sch.uk", "localhost"} & found
