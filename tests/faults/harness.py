@@ -610,15 +610,15 @@ class StormResult:
 
 def kill_storm(directory: Path, *, kills: int, daemons: int = 1,
                database_url: str | None = None, seed: int = 1,
-               mail_delay: float = 0.3, log: Callable[[str], None] = lambda _: None
+               mail_delay: float = 0.25, log: Callable[[str], None] = lambda _: None
                ) -> StormResult:
     """`daemons` daemons on one database against the fake platform (a few 5xx answers, a
     pile-on of 120 comments on one post), killed with SIGKILL `kills` times at random moments
     (a quarter of them during start-up) and restarted at once; then the fake stops publishing,
     the daemons catch up, and the outcome is read."""
     rng = random.Random(seed)
-    fake = FakePlatform(directory, doors=daemons, seed=seed, rate=24, error_rate=0.03,
-                        burst_at=(6.0,), burst_size=120)
+    fake = FakePlatform(directory, doors=daemons, seed=seed, rate=24, harmful=0.12,
+                        error_rate=0.03, burst_at=(6.0,), burst_size=120)
     mail = MailServer(mail_delay).start()
     in_startup = 0
     started = time.monotonic()

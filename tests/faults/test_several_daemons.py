@@ -68,7 +68,7 @@ def test_daemons_sharing_postgresql_never_poll_a_source_at_once_and_take_over_a_
             daemon.start()
         for daemon in daemons:
             assert daemon.wait_ready(), daemon.output()[-3000:]
-        time.sleep(6)
+        time.sleep(4)
         assert all(daemon.alive() for daemon in daemons), [d.output()[-2000:] for d in daemons]
 
         victim = daemons[-1]
@@ -78,7 +78,7 @@ def test_daemons_sharing_postgresql_never_poll_a_source_at_once_and_take_over_a_
         killed_at = time.time()
         victim.kill9()
         assert holding, "the daemon to kill never held a lease"
-        time.sleep(LEASE + 4 * POLL_TICK)
+        time.sleep(LEASE + 3 * POLL_TICK)
         survivors = daemons[:-1]
         assert all(daemon.alive() for daemon in survivors)
         published = settle(fake, setup, survivors, timeout=60.0)
