@@ -405,3 +405,34 @@ def test_apprise_debug_lines_read_for_the_reason_never_reach_the_log(tmp_path, m
     assert row.last_error.startswith("SMTP 550 5.1.1")  # read from Apprise's DEBUG lines
     from_apprise = [r for r in caplog.records if r.name == "apprise"]
     assert from_apprise and all(r.levelno >= logging.WARNING for r in from_apprise)
+
+
+def test_a_webhook_that_answers_too_late_is_an_unknown_outcome_resent_as_a_possible_repeat(
+        tmp_path, webhook):
+    # Apprise gives up reading the answer after 0.3 s; the receiver still takes the message.
+    url = webhook.url() + "?rto=0.3"
+    config, sessions = setup_school(tmp_path, {"dsl": [url]})
+    webhook.server.delay = 1.0
+    stats = notify.deliver_due(config, sessions, "test")
+    assert (stats.unknown, stats.failed, stats.sent) == (1, 0, 0)
+    [row] = deliveries(sessions)
+    assert (row.status, row.last_error) == ("unknown", "timed out waiting for the answer")
+    assert wait_for(lambda: len(webhook.received) == 1)
+    webhook.server.delay = 0.0
+    assert notify.deliver_due(config, sessions, "test", now=at(10)).sent == 1
+    first, second = webhook.received
+    assert not first["title"].endswith("(possible repeat)")
+    assert second["title"].endswith("(possible repeat)")
+    [row] = deliveries(sessions)
+    assert row.status == "sent" and row.possible_repeat
+
+
+def test_a_config_that_still_sets_max_delivery_attempts_loads_and_retries_by_time(tmp_path,
+                                                                                  webhook):
+    webhook.statuses = [503] * 20
+    config, sessions = setup_school(tmp_path, {"dsl": [webhook.url()]},
+                                    daemon="max_delivery_attempts = 2")
+    for minute in range(0, 60, 10):
+        notify.deliver_due(config, sessions, "test", now=at(minute))
+    [row] = deliveries(sessions)
+    assert (row.status, row.attempts) == ("pending", 6)
