@@ -1,24 +1,33 @@
-"""Throughput of the whole pipeline on SQLite: store, classify, route, outbox.
+"""Throughput of the whole pipeline on SQLite or PostgreSQL: store, classify, route, outbox.
 
 Writes N synthetic comments as recorded Graph API pages, polls them through the replay connector
 with the real daemon code, and prints items per second and peak memory.
 
     python benchmarks/pipeline.py [--items 20000] [--page-size 100]
+                                  [--database-url postgresql://user:pass@host/db]
+
+With --database-url the run uses a new database made beside the one named (its role needs
+CREATEDB), dropped afterwards, so the figures are those of an empty database as on SQLite.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -86,16 +95,48 @@ def write_pages(folder: Path, count: int, page_size: int, rng: random.Random) ->
         (folder / f"{page_number:06d}.json").write_text(json.dumps({"data": comments}))
 
 
+@contextmanager
+def fresh_postgres(url: str | None) -> Iterator[str | None]:
+    """A new empty database beside the one `url` names, dropped afterwards (None: SQLite)."""
+    if not url:
+        yield None
+        return
+    import psycopg
+
+    given = make_url(url)
+    if given.get_backend_name() != "postgresql":
+        raise SystemExit("--database-url must be a postgresql:// URL (SQLite is the default)")
+    admin = given.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"hm_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SystemExit(f"cannot create a scratch database: {reason}") from None
+    try:
+        yield given.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--database-url", default=None,
+                        help="run on PostgreSQL: a new database is made beside this one")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_postgres(args.database_url) as url:
+        if url:
+            os.environ["HALLMONITOR_DATABASE_URL"] = url
+        else:
+            os.environ.pop("HALLMONITOR_DATABASE_URL", None)
         root = Path(tmp)
         write_pages(root / "pages", args.items, args.page_size, random.Random(0))
         config = parse(CONFIG.format(folder=root / "pages"), path=root / "config.toml")
-        _, sessions = open_database(config)
+        engine, sessions = open_database(config)
         daemon = Daemon(config, sessions)
         daemon.sync_sources()
         for school in config.schools:  # load the model outside the timed part
@@ -109,7 +150,9 @@ def main() -> None:
             stored = session.scalar(select(func.count()).select_from(models.Item))
             alerts = session.scalar(select(func.count()).select_from(models.Alert))
             deliveries = session.scalar(select(func.count()).select_from(models.Delivery))
+        engine.dispose()  # before the database is dropped
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"database:       {'PostgreSQL' if args.database_url else 'SQLite'}")
     print(f"items:          {stored} in {result.pages} pages of {args.page_size}")
     print(f"alerts written: {alerts} ({deliveries} deliveries)")
     print(f"elapsed:        {elapsed:.2f} s")

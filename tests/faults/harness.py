@@ -136,7 +136,7 @@ class FakePlatform:
                  x: int = 1, seed: int = 1, rate: float = 20.0, harmful: float = 0.2,
                  error_rate: float = 0.0, slow_rate: float = 0.0, slow_seconds: float = 1.5,
                  burst_at: Iterable[float] = (), burst_size: int = 120,
-                 bursts: bool = False) -> None:
+                 bursts: bool = False, duration: float = 600.0) -> None:
         self.ports = [free_port() for _ in range(doors)]
         self.log = directory / "platform-requests.jsonl"
         self.accounts = layout(facebook, instagram, x)
@@ -145,7 +145,7 @@ class FakePlatform:
                    "--seed", str(seed), "--rate", str(rate), "--harmful", str(harmful),
                    "--error-rate", str(error_rate), "--slow-rate", str(slow_rate),
                    "--slow-seconds", str(slow_seconds), "--burst-size", str(burst_size),
-                   "--max-seconds", "3600"]
+                   "--duration", str(duration), "--max-seconds", str(duration + 3600)]
         command += [arg for start in burst_at for arg in ("--burst-at", str(start))]
         command += ["--bursts"] if bursts else []
         command += [arg for port in self.ports for arg in ("--port", str(port))]
@@ -217,7 +217,7 @@ class Setup:
 def write_setup(directory: Path, fake: FakePlatform, mail: MailServer, *,
                 database_url: str | None = None, lease: str = "4s",
                 poll_interval: str = "1s", x_user_keys: bool = False,
-                facebook_max_pages: int = 2) -> Setup:
+                facebook_max_pages: int | None = 2) -> Setup:
     """Config files for a school with every account of the fake world, polled often, leases
     short, retries quick; mail to each role through the slow mail server."""
     hidden = Secrets()
@@ -253,7 +253,7 @@ def write_setup(directory: Path, fake: FakePlatform, mail: MailServer, *,
 
 
 def _config_text(fake: FakePlatform, door: int, refs: dict[str, dict[str, str]], lease: str,
-                 poll_interval: str, facebook_max_pages: int, data_dir: Path) -> str:
+                 poll_interval: str, facebook_max_pages: int | None, data_dir: Path) -> str:
     text = textwrap.dedent(f"""\
         [daemon]
         data_dir = "{data_dir}"
@@ -269,7 +269,7 @@ def _config_text(fake: FakePlatform, door: int, refs: dict[str, dict[str, str]],
         """)
     for account in fake.accounts:
         settings: dict[str, Any] = {"base_url": fake.url(door), "timeout": 10}
-        if account.platform == "facebook":
+        if account.platform == "facebook" and facebook_max_pages:
             settings["max_pages"] = facebook_max_pages
         if account.platform == "x":
             settings["handle"] = account.handle
@@ -376,6 +376,15 @@ class Daemon:
         for path in sorted(self.directory.glob(f"{self.name}-*")):
             parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
+
+
+def process_sample(pid: int) -> tuple[float, int]:
+    """(resident memory in MB, open file descriptors) of a running process, from /proc."""
+    rss_kb = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss_kb = int(line.split()[1])
+    return rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 # --- reading the outcome ------------------------------------------------------------------------
