@@ -348,7 +348,7 @@ class Daemon:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def wait_ready(self, timeout: float = 30.0) -> bool:
+    def wait_ready(self, timeout: float = 60.0) -> bool:
         """Until the daemon says it is watching its sources (or has died)."""
         return wait_until(lambda: "watching" in self.stderr_path.read_text(errors="replace")
                           or not self.alive(), timeout, 0.05) and self.alive()

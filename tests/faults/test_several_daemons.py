@@ -98,5 +98,6 @@ def test_daemons_sharing_postgresql_never_poll_a_source_at_once_and_take_over_a_
               f"(lease {LEASE:g}s)")
     assert concurrent_polls(entries) == []
     assert result.problems() == {}
-    assert all(seconds is not None and seconds <= LEASE + 2 * POLL_TICK + 1.0
+    # One lease, then the next tick of a survivor (with some slack for a busy machine).
+    assert all(seconds is not None and seconds <= LEASE + 2 * POLL_TICK + 3.0
                for seconds in taken.values()), taken
