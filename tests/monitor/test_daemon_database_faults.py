@@ -118,10 +118,10 @@ def test_a_full_disk_is_one_line_per_episode_and_nothing_is_lost(school, caplog)
         daemon._guarded(daemon._poll_job, source.id)
     assert not daemon.stop.is_set()
     lines = daemon_log(caplog)
-    assert [r.getMessage() for r in lines if "disk is full" in r.getMessage()] == [
-        f"cannot write to the database at {config.database_url.removeprefix('sqlite:///')}: "
-        "the disk is full (database or disk is full); nothing read is lost: polling carries "
-        "on where it left off once this clears"]
+    [said] = [r.getMessage() for r in lines if "disk is full" in r.getMessage()]
+    assert said.startswith("cannot write to the database at /")
+    assert said.endswith(".sqlite3: the disk is full (database or disk is full); nothing read "
+                         "is lost: polling carries on where it left off once this clears")
     assert not any(r.exc_info for r in lines)
     assert stored(sessions) == 0
 
