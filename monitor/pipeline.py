@@ -564,7 +564,10 @@ class Pipeline:
                                         models.Source.id != source.id,
                                         models.Source.enabled.is_(True),
                                         models.Source.paused_reason.is_(None))
-            .order_by(models.Source.id)))
+            .order_by(models.Source.id)
+            # A row another worker is writing now is left to it (its poll meets the same
+            # refusal): two workers pausing each other's sources must not deadlock.
+            .with_for_update(skip_locked=True)))
         for row in [source, *others]:
             row.paused_reason = (result.error if row is source else
                                  f"{result.error} (refused for source {source.id}, which uses "
