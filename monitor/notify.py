@@ -620,7 +620,8 @@ def _duration(span: timedelta) -> str:
 
 def _tell_it_about_delays(job: _Job) -> None:
     """Alerts held back for more than DELAY_NOTICE_AFTER by failing destinations are told to the
-    school's IT once per outage (the outage is named by its oldest failing delivery)."""
+    school's IT once per outage: not again while a delivery that was failing when it was told
+    still fails."""
     now = job.clock.now()
     with job.sessions.begin() as session:
         failing = list(session.scalars(
@@ -636,6 +637,10 @@ def _tell_it_about_delays(job: _Job) -> None:
             if job.config.find_school(school_id) is None:
                 continue
             oldest = min(row.first_attempt_at for row in rows)
+            if session.scalar(select(models.Alert.id).where(
+                    models.Alert.school_id == school_id, models.Alert.kind == "delivery_delayed",
+                    models.Alert.created_at >= oldest).limit(1)):
+                continue  # this outage was told already (some of it may have recovered since)
             destinations: dict[str, str] = {}
             for row in rows:
                 destinations[row.destination] = row.last_error or "failing"

@@ -436,3 +436,23 @@ def test_a_config_that_still_sets_max_delivery_attempts_loads_and_retries_by_tim
         notify.deliver_due(config, sessions, "test", now=at(minute))
     [row] = deliveries(sessions)
     assert (row.status, row.attempts) == ("pending", 6)
+
+
+def test_an_outage_recovering_one_delivery_at_a_time_is_told_once(tmp_path, mail, webhook):
+    config, sessions = setup_school(
+        tmp_path, {"dsl": [mail.url("dsl@school.example")],
+                   "head": [mail.url("head@school.example")],
+                   "digital_champion": [webhook.url()]})
+    mail.stop()
+    run_for(config, sessions, 0, 16)
+    assert len([p for p in webhook.received if "held back" in p["title"]]) == 1
+    # The oldest failing delivery gets through; one that began failing a minute later is still
+    # waiting for its retry.
+    with sessions.begin() as session:
+        oldest, younger = session.scalars(
+            select(models.Delivery).where(models.Delivery.status == "pending")
+            .order_by(models.Delivery.first_attempt_at, models.Delivery.id))
+        oldest.status = "sent"
+        younger.first_attempt_at += timedelta(minutes=1)
+    notify.deliver_due(config, sessions, "test", now=at(17))
+    assert len([p for p in webhook.received if "held back" in p["title"]]) == 1
