@@ -192,6 +192,9 @@ def test_an_expired_token_pauses_the_source_and_tells_it_once(setup, monkeypatch
         notices = list(session.scalars(select(models.Alert)))
         assert [a.kind for a in notices] == ["source_paused"]
         assert [d.roles for d in notices[0].deliveries] == [["it"]]
+        # Nothing here that a restart could change: only resuming by hand resumes it.
+        assert f"hallmonitor sources --resume ID' for each of: {source.id}" in notices[0].body
+        assert "restart" not in notices[0].body
         assert session.scalar(select(func.count()).select_from(models.PollRun)) == 1
 
 

@@ -3,10 +3,11 @@ once, and once again when it recovers; a failure of our own (the classifier, the
 tells IT after a few polls in a row, and is logged once per episode, not a traceback per poll."""
 
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from connectors import RetryableError
 from connectors.replay import ReplayConnector
@@ -159,3 +160,26 @@ def test_repeated_internal_failures_reach_it_promptly_and_are_logged_once(
     [result] = daemon.poll_once()
     assert result.error is None and result.new_items == 2  # nothing read was lost
     assert [a.kind for a in it_notices(sessions)] == ["source_failing", "source_recovered"]
+
+
+def test_a_database_error_while_storing_a_page_reaches_it_too(school):
+    daemon, sessions, clock = school
+    engine = sessions.kw["bind"]
+
+    # Storing the verdicts fails, as a schema drifted by hand or a bug would make it.
+    @event.listens_for(engine, "before_cursor_execute")
+    def refuse_verdicts(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO VERDICT"):
+            raise sqlite3.IntegrityError("NOT NULL constraint failed: verdict.model_version")
+
+    try:
+        for _ in range(3):
+            [result] = daemon.poll_once()
+            assert result.error.startswith("internal error: ")
+            clock.advance(minutes=1)
+        [notice] = it_notices(sessions)
+        assert "verdict.model_version" in notice.body
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse_verdicts)
+    [result] = daemon.poll_once()
+    assert result.error is None and result.new_items == 2
