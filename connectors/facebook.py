@@ -17,9 +17,11 @@ Source kinds, all polled with a Page access token:
 The cursor (graph.Watermark) is a `since` watermark with the ids read near it, each post's
 updated_time as last read, and the streams that `max_pages` cut off part-way with the paging query
 to read on from: a burst of comments on one post, or of visitor posts, is read a part each poll,
-each item once, and nothing is skipped whatever the watermark has moved to meanwhile. The newest-
-first listings (visitor posts, tags, ratings) read what is new at the top first, then carry on
-with any older part left unread.
+each item once, and nothing is skipped whatever the watermark has moved to meanwhile. After a
+thread that took more than a page, the post's next read starts at its newest comment read
+(`long`), not at the watermark's floor, so the burst is not read through again. The newest-first
+listings (visitor posts, tags, ratings) read what is new at the top first, down to the first page
+of items all read before, then carry on with any older part left unread.
 
 Edits do not change a comment's id or created time, so an edited comment is not read again; a
 deleted one simply is not there. Graph leaves out `from` for people its privacy rules hide from

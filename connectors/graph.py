@@ -431,7 +431,8 @@ class Stream:
     `since` is the watermark when the read began: items older than `since - OVERLAP_SECONDS`
     are not new to it (and for edges that take `since`, that is the `since` it asks with).
     `page` is the query of the next page (`after`, or `until` and `__paging_token`). `mark`
-    is what the post looked like when the read began (Instagram: its comments_count).
+    is, on Instagram, the post's comments_count when the read began; on Facebook, the created
+    time of the newest comment read on it so far.
     """
 
     node: str
