@@ -140,6 +140,10 @@ class FakeGraph:
         return self.cursor_page(request, f"{PAGE}/feed", rows)
 
     def comments(self, request: Request, post_id: str) -> tuple[int, dict[str, str], bytes]:
+        if post_id not in self.posts:
+            return graph_error(f"Unsupported get request. Object with ID '{post_id}' does not "
+                               "exist, cannot be loaded due to missing permissions, or does "
+                               "not support this operation.")
         assert request.query.get("filter") == "stream"
         assert request.query.get("order") == "chronological"
         since = int(request.query.get("since", 0))
@@ -165,6 +169,9 @@ class FakeGraph:
         start = 0
         if "after" in request.query:
             ids = [row["id"] for row in rows]
+            if object_at(request.query["after"]) not in ids:
+                # The item the cursor points at is gone: Graph no longer reads the cursor.
+                return graph_error("Invalid cursor: the after parameter is not valid")
             start = ids.index(object_at(request.query["after"])) + 1
         chunk = rows[start:start + limit]
         body: dict[str, Any] = {"data": chunk}
@@ -206,6 +213,11 @@ class FakeGraph:
                                     "__paging_token": token, "access_token": "PAGE_TOKEN"}
                 body["paging"]["next"] = f"{GRAPH}/{PAGE}/visitor_posts?{urlencode(following)}"
         return json_answer(body)
+
+
+def graph_error(message: str) -> tuple[int, dict[str, str], bytes]:
+    return json_answer({"error": {"message": message, "type": "GraphMethodException",
+                                  "code": 100, "fbtrace_id": "AbCdEf123"}}, status=400)
 
 
 @pytest.fixture
@@ -427,3 +439,32 @@ def test_a_quiet_instagram_poll_is_one_request(fake):
     asked_before = len(fake.server.requests)
     assert [item.external_id for item in daemon.poll()] == [new]
     assert fake.asked()[asked_before:] == [f"{V}/{ACCOUNT}/media", f"{V}/{media[1]}/comments"]
+
+
+# --- saved paging cursors that Graph no longer takes -------------------------------------------
+
+def test_a_saved_cursor_graph_refuses_is_read_again_from_its_start_losing_nothing(fake):
+    post = fake.post(NOW - timedelta(days=1))
+    written = [fake.comment(post, at) for at in burst(NOW - timedelta(minutes=12), 400, 120)]
+    daemon = Daemon(facebook(fake, max_pages=2), SourceSpec(1, "facebook", "comments", PAGE))
+    daemon.poll()
+    # The comment the saved cursor points at is deleted before the next poll.
+    cut_at = object_at(daemon.cursor["open"][post]["page"]["after"])
+    fake.posts[post].children = [c for c in fake.posts[post].children if c.id != cut_at]
+    written.remove(cut_at)
+    for _ in range(10):
+        daemon.poll()
+    assert sorted(set(daemon.stored) - {cut_at}) == sorted(written)
+    assert len(daemon.stored) == len(set(daemon.stored))  # none twice
+
+
+def test_a_post_deleted_part_way_through_its_burst_does_not_stop_the_source(fake):
+    post, other = fake.post(NOW - timedelta(days=1)), fake.post(NOW - timedelta(days=2))
+    for at in burst(NOW - timedelta(minutes=12), 300, 120):
+        fake.comment(post, at)
+    daemon = Daemon(facebook(fake, max_pages=2), SourceSpec(1, "facebook", "comments", PAGE))
+    daemon.poll()
+    del fake.posts[post]
+    later = fake.comment(other, NOW - timedelta(minutes=1))
+    assert [item.external_id for item in daemon.poll()] == [later]
+    assert "open" not in daemon.cursor
