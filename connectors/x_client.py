@@ -4,7 +4,8 @@ place where tweepy's and requests' exceptions become our typed errors.
 tweepy 4.x writes its API host as a literal inside `BaseClient.request` ("https://api.twitter.com"
 + route); there is no attribute to override. So the client keeps tweepy's request code untouched
 and gets a session that moves every request onto `base_url`. OAuth 1.0a signatures are computed
-when requests prepares the request, after the move, so they sign the URL actually called.
+when requests prepares the request, after the move, so they sign the URL actually called. The
+session also gives every request a total deadline (`connectors.http.deadline_session`).
 """
 
 from __future__ import annotations
