@@ -5,8 +5,9 @@ two seconds can hold a request (and the poll, and its lease) for as long as it l
 `deadline_session` gives every request a whole-request limit: a watchdog shuts the request's
 socket when the limit passes, and the request fails with `requests.Timeout` saying so.
 
-The socket is found by noting, per thread, the connection each pool hands out; that is the only
-reliable handle on a request in flight, since requests opens and reuses connections itself.
+The socket is found by noting, per thread, the socket each connection opens or each pool hands
+out; that is the only reliable handle on a request in flight, since requests opens and reuses
+connections itself.
 """
 
 from __future__ import annotations
@@ -17,28 +18,50 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-# Per thread, the slot where the current request notes the connection it is using (a slot,
-# not the connection itself, so the watchdog's own thread can read it).
+# Per thread, the slot where the current request notes the socket it is using (a slot,
+# not the socket itself, so the watchdog's own thread can read it).
 _current = threading.local()
 
 
-def _note_connection(conn: Any) -> Any:
+def _note_socket(sock: Any) -> None:
     slot = getattr(_current, "slot", None)
-    if slot is not None:
-        slot["connection"] = conn
-    return conn
+    if slot is not None and sock is not None:
+        slot["sock"] = sock
+
+
+# The socket is noted when it is made (a new connection) or handed out (a reused one), not read
+# from the connection later: http.client forgets it as soon as a closing response starts.
+class _NotingHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _note_socket(self.sock)
+
+
+class _NotingHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _note_socket(self.sock)
 
 
 class _NotingHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _NotingHTTPConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
-        return _note_connection(super()._get_conn(timeout))
+        conn = super()._get_conn(timeout)
+        _note_socket(conn.sock)
+        return conn
 
 
 class _NotingHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _NotingHTTPSConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
-        return _note_connection(super()._get_conn(timeout))
+        conn = super()._get_conn(timeout)
+        _note_socket(conn.sock)
+        return conn
 
 
 class DeadlineExceeded(requests.Timeout):
@@ -63,8 +86,7 @@ class DeadlineAdapter(HTTPAdapter):
 
         def cut_off() -> None:
             expired.set()
-            conn = slot.get("connection")
-            sock = getattr(conn, "sock", None)
+            sock = slot.get("sock")
             if sock is not None:
                 # Linux keeps delivering data to a socket shut for reading, so the read that is
                 # waiting ends when its next byte comes, and every read after it times out.

@@ -99,9 +99,6 @@ def test_a_sources_own_deadline_applies_to_its_polls(dripper):
     assert time.monotonic() - started < 2
 
 
-@pytest.mark.xfail(reason="connectors/http.py finds the socket to cut through the connection, "
-                          "which http.client empties when the server closes after its answer",
-                   strict=False)
 def test_a_server_that_closes_after_dripping_is_cut_off_at_the_deadline_too():
     server = Dripper(pause=0.1, body=b'{"data": []}' + b" " * 20, close=True)  # 3 s in all
     try:
