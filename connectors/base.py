@@ -140,8 +140,6 @@ class Connector(abc.ABC):
     # What one read costs, in US dollars, by resource kind ("post", "user"), on pay-per-read
     # APIs; a resource is charged once per UTC day however often it is read (`Page.charged`).
     read_prices: ClassVar[Mapping[str, float]] = {}
-    # Superseded by read_prices; kept until every reader has moved.
-    cost_per_read: ClassVar[float] = 0.0
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         self.settings = dict(settings)

@@ -254,7 +254,6 @@ def test_a_user_who_wrote_twice_on_one_page_is_charged_once_on_it(rsps):
 
 def test_x_prices_posts_and_users_apart_and_has_no_single_price():
     assert XConnector.read_prices == {"post": 0.005, "user": 0.010}
-    assert "cost_per_read" not in vars(XConnector)
 
 
 def test_ids_are_compared_as_numbers_not_text(rsps):
