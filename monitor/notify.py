@@ -406,7 +406,7 @@ def _deliver_group(job: _Job, destination: str, group: list[models.Delivery]) ->
 
     threading.Thread(target=run, daemon=True, name=f"delivery-send-{ids[0]}").start()
     if finished.wait(job.send_timeout):
-        _record(job, list(ids), outcome[0])
+        _record(job, list(ids), _outcome_of(outcome))
         return
     # A slow service: the send carries on, keeping its claim, and is recorded when it ends.
     job.stats.in_flight += len(ids)
@@ -421,7 +421,7 @@ def _await_send(job: _Job, ids: tuple[int, ...], finished: threading.Event,
     renewal = _Renewal(job, ids)
     try:
         if finished.wait(SEND_GIVE_UP):
-            result = outcome[0]
+            result = _outcome_of(outcome)
         else:
             result = SendResult(False, f"timed out after {SEND_GIVE_UP:.0f}s", unknown=True)
     finally:
@@ -430,6 +430,12 @@ def _await_send(job: _Job, ids: tuple[int, ...], finished: threading.Event,
         _record(job, list(ids), result)
     except SQLAlchemyError:
         log.warning("could not record the outcome of a slow send; it is kept until the next run")
+
+
+def _outcome_of(outcome: list[SendResult]) -> SendResult:
+    # Empty when the sending thread was stopped by something no `except Exception` catches.
+    return outcome[0] if outcome else SendResult(False, "the send stopped without an outcome",
+                                                 unknown=True)
 
 
 def _mark_sending(job: _Job, group: list[models.Delivery]) -> list[models.Delivery]:
