@@ -263,6 +263,7 @@ class _Job:
     send: Sender
     send_timeout: float
     stats: DeliveryStats = field(default_factory=DeliveryStats)
+    tried: set[int] = field(default_factory=set)  # claimed in this run
 
     @property
     def lease(self) -> timedelta:
@@ -300,14 +301,16 @@ def _claimable_statuses(config: Config) -> tuple[str, ...]:
 
 
 def _claim(job: _Job, limit: int) -> list[int]:
-    """Compare-and-swap claims, so two daemons never send the same delivery."""
+    """Compare-and-swap claims, so two daemons never send the same delivery. A delivery tried
+    once in this run waits for its next attempt, however soon that is due."""
     now = job.clock.now()
     free = or_(models.Delivery.claimed_until.is_(None), models.Delivery.claimed_until < now)
     with job.sessions() as session:
         due = list(session.execute(
             select(models.Delivery.id, models.Delivery.status)
             .where(models.Delivery.status.in_(_claimable_statuses(job.config)),
-                   models.Delivery.next_attempt_at <= now, free)
+                   models.Delivery.next_attempt_at <= now, free,
+                   models.Delivery.id.not_in(job.tried))
             .order_by(models.Delivery.next_attempt_at, models.Delivery.id)
             .limit(limit)))
     claimed = []
@@ -320,6 +323,7 @@ def _claim(job: _Job, limit: int) -> list[int]:
                 .execution_options(synchronize_session=False)).rowcount
         if taken == 1:
             claimed.append(delivery_id)
+    job.tried.update(claimed)
     return claimed
 
 

@@ -456,3 +456,17 @@ def test_an_outage_recovering_one_delivery_at_a_time_is_told_once(tmp_path, mail
         younger.first_attempt_at += timedelta(minutes=1)
     notify.deliver_due(config, sessions, "test", now=at(17))
     assert len([p for p in webhook.received if "held back" in p["title"]]) == 1
+
+
+def test_a_failed_send_waits_for_the_next_run_however_soon_its_retry_is_due(tmp_path, webhook):
+    webhook.statuses = [500]
+    write_replay(tmp_path / "fb", [THREAT])
+    path = write_config(tmp_path, {"dsl": [webhook.url()]})
+    path.write_text(path.read_text().replace('retry_base = "1s"', 'retry_base = "0.001s"'))
+    config = load(path)
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    stats = notify.deliver_due(config, sessions, "test")
+    assert (stats.sent, stats.failed) == (0, 1)
+    assert notify.deliver_due(config, sessions, "test", now=at(1)).sent == 1
+    assert len(webhook.received) == 1
