@@ -118,7 +118,10 @@ def estimate(session: Session, sources: Mapping[int, str], prices_for: Callable[
     """A cost estimate for each source in `sources` (id -> its connector's platform).
     `prices_for(platform)` gives that platform's read prices by resource kind ({} if free)."""
     now = now or datetime.now(UTC)
-    since = now - WINDOW
+    # From a UTC midnight: paid reads are recorded by UTC day, and a day half inside the window
+    # would count all its reads against half its time.
+    since = (now - WINDOW).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    since += timedelta(days=1)
     prices = {platform: prices_for(platform) for platform in _platforms(session, sources)}
     steady, backfill = _paid_totals(session, since, prices)
     observed = _observed(session, since)

@@ -156,3 +156,15 @@ def test_a_platform_that_does_not_charge_for_reads_is_free(sessions):
 ])
 def test_each_resource_is_priced_by_its_kind(resource, price):
     assert costs.resource_price(resource, X_PRICES) == price
+
+
+def test_a_long_steady_history_is_judged_on_its_last_thirty_days(sessions):
+    # Five weeks of polls every two hours, two new posts each: 24 posts, $0.12, a day.
+    with sessions.begin() as session:
+        history = History(session, 1)
+        for hours in range(35 * 24, -1, -2):
+            history.poll(Poll(hours, [f"{hours}a", f"{hours}b"]))
+    with sessions() as session:
+        estimate = costs.estimate(session, {1: "x"}, prices_for, now=NOW)[1]
+    assert estimate.observed <= costs.WINDOW
+    assert estimate.monthly == pytest.approx(0.12 * 30, rel=0.01)
