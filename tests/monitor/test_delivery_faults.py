@@ -221,8 +221,8 @@ def test_a_slow_mail_server_gets_each_alert_once(tmp_path, mail):
 
 
 def test_two_deliverers_racing_on_one_database_send_each_delivery_once(tmp_path, mail):
-    # Each claim lasts one second and a batch takes longer than that to send: only renewing
-    # the claim while sending keeps the other deliverer off it.
+    # Each claim lasts one second and a batch takes longer than that to send: each deliverer
+    # sends only what it still holds.
     mail.delay = 0.15
     config, sessions = setup_school(tmp_path, {"dsl": [mail.url("dsl@school.example")]},
                                     daemon='lease = "1s"')
@@ -470,3 +470,23 @@ def test_a_failed_send_waits_for_the_next_run_however_soon_its_retry_is_due(tmp_
     assert (stats.sent, stats.failed) == (0, 1)
     assert notify.deliver_due(config, sessions, "test", now=at(1)).sent == 1
     assert len(webhook.received) == 1
+
+
+def test_a_send_longer_than_the_claim_keeps_it_while_another_deliverer_keeps_looking(tmp_path,
+                                                                                     mail):
+    mail.delay = 2.5  # one send outlasts two claims of one second
+    config, sessions = setup_school(tmp_path, {"dsl": [mail.url("dsl@school.example")]},
+                                    daemon='lease = "1s"')
+    sender = threading.Thread(target=notify.deliver_due, args=(config, sessions, "a"),
+                              kwargs={"send_timeout": 10})
+    sender.start()
+    looked = 0
+    while sender.is_alive():
+        stats = notify.deliver_due(config, sessions, "b")
+        assert (stats.sent, stats.unknown) == (0, 0)
+        looked += 1
+        sender.join(0.2)
+    assert looked >= 5
+    assert len(mail.messages) == 1
+    [row] = deliveries(sessions)
+    assert row.status == "sent" and not row.possible_repeat
