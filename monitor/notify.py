@@ -21,9 +21,9 @@ A delivery moves through these states (`Delivery.status`):
   came). Such a delivery is never retried as if it had failed. By default it is resent, and the
   resend says "(possible repeat)" in its title and body and sets `possible_repeat`: for a
   safeguarding alert a repeat the reader can recognise is far better than a loss. Every email for
-  one delivery carries the same Message-ID, so mail clients collapse a true repeat. Setting
-  `unknown_deliveries = "hold"` in `[daemon]` (where the config offers it) keeps them for a person
-  to resolve with `hallmonitor deliver --resolve-unknown`.
+  one delivery carries the same Message-ID, so mail clients collapse a true repeat. The choice is
+  read from `[daemon] unknown_deliveries`: "resend" (the default) or "hold", which keeps them for
+  a person to resolve with `hallmonitor deliver --resolve-unknown`.
 - **A slow service.** The job waits `SEND_TIMEOUT` seconds for one send, then moves on while the
   send carries on in its thread, keeping its claim, and its outcome is recorded when it ends. Only
   a send still running after `SEND_GIVE_UP` is abandoned, and then its outcome is unknown.

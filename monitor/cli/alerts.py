@@ -85,7 +85,8 @@ def _alert_json(alert: models.Alert) -> dict:
             "destination": d.destination if secrets.is_reference(d.destination)
             else secrets.mask_url(d.destination),
             "roles": list(d.roles), "status": d.status, "attempts": d.attempts,
-            "last_error": d.last_error,
+            "last_error": d.last_error, "possible_repeat": d.possible_repeat,
+            "first_attempt_at": d.first_attempt_at.isoformat() if d.first_attempt_at else None,
             "sent_at": d.sent_at.isoformat() if d.sent_at else None,
         } for d in alert.deliveries],
     }
