@@ -99,6 +99,7 @@ class Published:
     text: str
     body: dict[str, Any]
     container: str = ""  # the post or media it sits under
+    history: bool = False  # there before the fake started, not published while it ran
 
 
 @dataclass
@@ -157,6 +158,7 @@ class World:
         self.listings: dict[str, list[Published]] = {}  # source -> newest-first items
         self.handles = {a.handle.lower(): a for a in accounts if a.handle}
         self.sequence = 0
+        self.starting = True
         self.sources: dict[str, SourceState] = {}
         started = time.time()
         for account in accounts:
@@ -175,6 +177,7 @@ class World:
                     for minutes in (50, 30, 10):
                         self._comment(account, post["id"], started - minutes * 60 - age / 100,
                                       self.rng.choice(ORDINARY + QUESTIONS), reply_to=None)
+        self.starting = False
 
     def _schedule(self, rate: float, duration: float, harmful: float,
                   bursts: bool) -> list[Event]:
@@ -260,6 +263,7 @@ class World:
         return item
 
     def _keep(self, item: Published) -> None:
+        item.history = self.starting
         self.items.append(item)
         self.by_id[item.external_id] = item
 
@@ -327,8 +331,8 @@ class World:
             state.activated = now
 
     def published(self) -> list[dict[str, Any]]:
-        return [{"external_id": i.external_id, "source": i.source, "at": i.at, "text": i.text}
-                for i in self.items]
+        return [{"external_id": i.external_id, "source": i.source, "at": i.at, "text": i.text,
+                 "history": i.history} for i in self.items]
 
 
 # --- answering ----------------------------------------------------------------------------------
