@@ -247,20 +247,20 @@ class Daemon:
         try:
             job(*args)
         except DatabaseFault as fault:
-            self.database_fault(fault.kind, fault.detail)
+            self.on_database_fault(fault.kind, fault.detail)
         except DBAPIError as exc:
             kind = database_fault(exc)
             if kind is None:
                 log.exception("job %s failed", getattr(job, "__name__", job))
             else:
-                self.database_fault(kind, " ".join(str(exc.orig).split()))
+                self.on_database_fault(kind, " ".join(str(exc.orig).split()))
         except Exception:  # one failing job must never stop the others
             log.exception("job %s failed", getattr(job, "__name__", job))
         finally:
             with self._active_lock:
                 self._active -= 1
 
-    def database_fault(self, kind: str, detail: str) -> None:
+    def on_database_fault(self, kind: str, detail: str) -> None:
         """A read-only database stops the daemon; any other fault is logged once per episode
         and the daemon carries on: what it could not store is read again later."""
         place = database_place(self.config)
@@ -354,7 +354,7 @@ class Daemon:
                 kind = database_fault(exc)
                 if kind is None:
                     raise
-                self.database_fault(kind, " ".join(str(exc.orig).split()))
+                self.on_database_fault(kind, " ".join(str(exc.orig).split()))
                 if self.fatal is not None:
                     return 1
                 # Full or locked: said once; start as soon as it clears.
