@@ -4,11 +4,13 @@ repeat; never silently lost, never silently doubled.
 
 A delivery moves through these states (`Delivery.status`):
 
-    pending ──claim──► sending ──► sent
-       ▲                  │ ├────► pending   (failed for now: retried with backoff)
-       │                  │ ├────► dead      (refused for good, or failing for too long)
-       │                  │ └────► unknown   (handed over, outcome never learned)
-       └──────────────────┴──────── unknown ──resend, marked "(possible repeat)"──► sending
+    pending ──► sending ──► sent
+                   ├──────► pending     failed for now: retried with backoff
+                   ├──────► dead        refused for good, or failing for too long
+                   └──────► unknown     handed over, outcome never learned
+    unknown ──► sending                 resent once, marked "(possible repeat)"
+    dead ─────► pending                 by hand: `hallmonitor deliver --retry-dead`
+    pending ──► superseded              a notice for IT that reached IT another way
 
 - **Claims.** A worker claims a small batch (`BATCH`) by compare-and-swap, for one lease
   (`[daemon] lease`), and renews the claim on a timer while it works, only while it still holds
@@ -22,8 +24,8 @@ A delivery moves through these states (`Delivery.status`):
   resend says "(possible repeat)" in its title and body and sets `possible_repeat`: for a
   safeguarding alert a repeat the reader can recognise is far better than a loss. Every email for
   one delivery carries the same Message-ID, so mail clients collapse a true repeat. The choice is
-  read from `[daemon] unknown_deliveries`: "resend" (the default) or "hold", which keeps them for
-  a person to resolve with `hallmonitor deliver --resolve-unknown`.
+  read from `[daemon] unknown_deliveries` where the config has it: "resend" (the default) or
+  "hold", which keeps them for a person to resolve with `hallmonitor deliver --resolve-unknown`.
 - **A slow service.** The job waits `SEND_TIMEOUT` seconds for one send, then moves on while the
   send carries on in its thread, keeping its claim, and its outcome is recorded when it ends. Only
   a send still running after `SEND_GIVE_UP` is abandoned, and then its outcome is unknown.
