@@ -3,8 +3,10 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from monitor import models
@@ -119,3 +121,70 @@ def test_the_demo_runs_and_stops_cleanly_on_sigterm_then_resumes_without_repeats
         unique = connection.execute(select(func.count(func.distinct(
             models.Item.platform + ":" + models.Item.external_id)))).scalar()
     assert items == unique > 0
+
+
+SLOW_DAEMON = textwrap.dedent("""
+    import sys, time
+    from connectors.replay import ReplayConnector
+    real_fetch = ReplayConnector.fetch
+
+    def fetch(self, source, cursor):  # a platform slower per page than the lease
+        for page in real_fetch(self, source, cursor):
+            time.sleep(2.5)
+            yield page
+
+    ReplayConnector.fetch = fetch
+    from monitor.cli import main
+    main(["run", "--config", sys.argv[1]])
+""")
+
+
+@pytest.mark.usefixtures("database")
+def test_two_daemons_never_overlap_and_a_killed_ones_source_is_taken_over(tmp_path):
+    ids = write_replay(tmp_path / "fb", [f"comment {n}" for n in range(4)], per_page=1)
+    path = write_config(tmp_path, daemon='lease = "2s"')
+    config = load(path)
+    _, sessions = open_database(config)  # `hallmonitor db upgrade`, needed once on PostgreSQL
+    daemons = [subprocess.Popen([sys.executable, "-c", SLOW_DAEMON, str(path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    try:
+        def holder() -> str | None:
+            with sessions() as session:
+                return session.scalar(select(models.Source.leased_by))
+
+        # A poll of four pages at 2.5 s each: one daemon holds the source for 10 s, and each
+        # page takes longer than the 2 s lease.
+        assert wait_for(lambda: holder() is not None, timeout=60)
+        held_by = holder()
+        holders = set()
+        for _ in range(30):  # three seconds, a lease and a half: nobody else gets it
+            holders.add(holder())
+            time.sleep(0.1)
+        assert holders == {held_by}
+        victim = next(d for d in daemons if held_by and f":{d.pid}:" in held_by)
+        victim.kill()  # kill -9 mid-poll
+        killed_at = time.monotonic()
+        survivor = next(d for d in daemons if d is not victim)
+        assert wait_for(lambda: holder() not in (None, held_by), timeout=30)
+        taken_over = time.monotonic() - killed_at
+        print(f"source taken over {taken_over:.1f} s after the kill (lease 2 s)")
+        assert taken_over < 2 + 1 + 2  # one lease, one scheduler tick, and slack
+        assert wait_for(lambda: len(stored_external_ids(sessions)) == len(ids), timeout=30)
+    finally:
+        for daemon in daemons:
+            daemon.kill()
+            daemon.wait()
+    assert "Traceback" not in survivor.stderr.read()
+    assert stored_external_ids(sessions) == sorted(ids)
+    with sessions() as session:
+        runs = sorted(session.scalars(select(models.PollRun)), key=lambda r: r.started_at)
+    # Each run started after the one before it finished: never two polls of one source at once.
+    for before, after in zip(runs, runs[1:], strict=False):
+        assert after.started_at >= before.finished_at, (before.error, after.error)
+    assert not any(run.error for run in runs)
+
+
+def stored_external_ids(sessions) -> list[str]:
+    with sessions() as session:
+        return sorted(session.scalars(select(models.Item.external_id)))
