@@ -247,3 +247,34 @@ def test_after_real_polls_the_backfill_is_costed_and_no_month_is_guessed(
     # The first poll read 4 posts and 2 users: $0.04, once. Minutes of polling say nothing
     # about a month.
     assert "not enough data yet" in row and "0.04" in row.split()
+
+
+def test_check_of_facebook_with_the_network_down_does_not_blame_the_token(
+        tmp_path, monkeypatch, capsys, database):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("FB_TOKEN", "EAAB-page-token-for-tests")
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[daemon]
+data_dir = "data"
+[[schools]]
+id = "oakfield"
+name = "Oakfield Primary School"
+[[schools.accounts]]
+platform = "facebook"
+account = "104857392011"
+kinds = ["comments", "visitor_posts"]
+settings = {{ base_url = "http://127.0.0.1:{port}" }}
+credentials = {{ page_access_token = "env:FB_TOKEN" }}
+[[schools.recipients]]
+role = "dsl"
+urls = ["console://"]
+""")
+    main(["db", "upgrade", "--config", str(path)])
+    code, out, _ = cli(["sources", "--check", "--config", str(path)], capsys)
+    assert code == 1
+    check = out[out.index("[PROBLEM]"):]
+    assert "could not reach" in check and "covers sources" in check
+    assert "token" not in check.lower().replace("the credentials were not checked", "")
