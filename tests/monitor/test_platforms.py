@@ -125,5 +125,9 @@ credentials = {{ bearer_token = "env:X_BEARER" }}
     assert request.headers["Authorization"] == "Bearer AAAA-bearer"
     table = run(["sources", "--config", config], capsys)
     row = next(line for line in table.splitlines() if "/x/" in line)
-    cost = float(row.split()[-1]) if row.split()[-1][0].isdigit() else None
-    assert cost is not None and cost > 0
+    # One poll is all backfill: what it cost is shown, and no month is extrapolated from it.
+    assert "not enough data yet" in row
+    backfill = float(row.split()[-1])
+    assert backfill == pytest.approx(0.005 + 0.010, abs=0.005)  # one post, its author (to cents)
+
+
