@@ -93,6 +93,9 @@ class DaemonSettings(Strict):
     retry_cap: Duration = 300.0
     # A delivery still failing this long after its first attempt is given up (IT is told).
     delivery_give_up_after: Duration = 86400.0
+    # A delivery whose send was handed over but never confirmed (a crash, a timeout): "resend"
+    # it marked as a possible repeat, or "hold" it for `hallmonitor deliver --resolve-unknown`.
+    unknown_deliveries: Literal["resend", "hold"] = "resend"
     # How often normal and low severity alerts are sent, batched into one message per recipient.
     batch_interval: Duration = 3600.0
     # A poll renews its lease on a timer while it runs; a daemon that dies holding one is taken

@@ -335,6 +335,9 @@ class Daemon:
             time.sleep(0.05)
         with self._active_lock:
             finished = self._active == 0
+        # A slow send still running in its own thread records its outcome when it ends; cut
+        # off, it would be resent later as a possible repeat.
+        finished = notify.wait_for_sends(max(0.0, deadline - time.monotonic())) and finished
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=finished)
         return finished

@@ -238,7 +238,7 @@ class Delivery(Base):
     roles: Mapped[list[Any]] = mapped_column(default=list)
     # pending -> sending -> sent | pending (failed, retried) | dead; "unknown" when a send was
     # handed over and its outcome never recorded (a crash, a timeout): resolved deliberately,
-    # never retried blindly.
+    # never retried blindly; "superseded" for an IT notice's other copies once one arrived.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

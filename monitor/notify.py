@@ -24,7 +24,7 @@ A delivery moves through these states (`Delivery.status`):
   resend says "(possible repeat)" in its title and body and sets `possible_repeat`: for a
   safeguarding alert a repeat the reader can recognise is far better than a loss. Every email for
   one delivery carries the same Message-ID, so mail clients collapse a true repeat. The choice is
-  read from `[daemon] unknown_deliveries` where the config has it: "resend" (the default) or
+  `[daemon] unknown_deliveries`: "resend" (the default) or
   "hold", which keeps them for a person to resolve with `hallmonitor deliver --resolve-unknown`.
 - **A slow service.** The job waits `SEND_TIMEOUT` seconds for one send, then moves on while the
   send carries on in its thread, keeping its claim, and its outcome is recorded when it ends. Only
@@ -298,8 +298,8 @@ def deliver_due(config: Config, sessions: sessionmaker[Session], worker: str, *,
 
 
 def _claimable_statuses(config: Config) -> tuple[str, ...]:
-    policy = getattr(config.daemon, "unknown_deliveries", "resend")
-    return ("pending", "unknown") if policy == "resend" else ("pending",)
+    resend = config.daemon.unknown_deliveries == "resend"
+    return ("pending", "unknown") if resend else ("pending",)
 
 
 def _claim(job: _Job, limit: int) -> list[int]:

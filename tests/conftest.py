@@ -36,6 +36,16 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"required in this run, but skipped: {report.longrepr}"
 
 
+@pytest.fixture(autouse=True)
+def _no_secrets_from_earlier_tests():
+    """The log redaction remembers every secret a config revealed, for the life of the process;
+    in the suite that would let one test's secrets rewrite another's log lines."""
+    from monitor.cli.common import forget_secrets
+
+    forget_secrets()
+    yield
+
+
 class needs_shared:  # noqa: N801 (used like the pytest marks it bundles)
     """For tests that read `path` under ../shared: skipped, with the reason, where it is absent
     (a user's clone); a failure where it is required (CI). Decorate a test with it, or set a

@@ -190,6 +190,14 @@ def add_secrets(values: Iterable[str]) -> None:
         _pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
 
+def forget_secrets() -> None:
+    """Start again with no known secrets (each test configures its own)."""
+    global _pattern
+    with _lock:
+        _secrets.clear()
+        _pattern = None
+
+
 def redact(text: str) -> str:
     """`text` with every known secret replaced by a marker."""
     pattern = _pattern

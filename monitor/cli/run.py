@@ -64,9 +64,10 @@ def _state(result: PollResult) -> str:
               "clarity in scripts).")
 @click.option("--source", "source_ids", type=int, multiple=True, metavar="ID",
               help="Only this source (repeatable); see 'hallmonitor sources'.")
-def poll(config: Config, once: bool, source_ids: tuple[int, ...]) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
+def poll(config: Config, once: bool, source_ids: tuple[int, ...], verbose: bool) -> None:
     """Poll every source (or the ones named) once, send due alerts, and exit."""
-    setup_logging(False)
+    setup_logging(verbose)
     from monitor.daemon import database_place
     from monitor.pipeline import DatabaseFault
 

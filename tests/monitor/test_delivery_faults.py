@@ -427,6 +427,21 @@ def test_a_webhook_that_answers_too_late_is_an_unknown_outcome_resent_as_a_possi
     assert row.status == "sent" and row.possible_repeat
 
 
+def test_held_unknown_outcomes_wait_for_a_person_to_resolve_them(tmp_path, webhook):
+    url = webhook.url() + "?rto=0.3"
+    config, sessions = setup_school(tmp_path, {"dsl": [url]},
+                                    daemon='unknown_deliveries = "hold"')
+    webhook.server.delay = 1.0
+    assert notify.deliver_due(config, sessions, "test").unknown == 1
+    assert wait_for(lambda: len(webhook.received) == 1)
+    webhook.server.delay = 0.0
+    # Held: later runs leave it alone, however long it waits.
+    for minutes in (10, 120, 24 * 60):
+        assert notify.deliver_due(config, sessions, "test", now=at(minutes)).sent == 0
+    [row] = deliveries(sessions)
+    assert row.status == "unknown" and len(webhook.received) == 1
+
+
 def test_a_config_that_still_sets_max_delivery_attempts_loads_and_retries_by_time(tmp_path,
                                                                                   webhook):
     webhook.statuses = [503] * 20
