@@ -16,7 +16,8 @@ own port (a "door") for that.
 Control endpoints, for the test that drives it (never a platform path):
 - GET  /_fake/published: every item published so far, with its source and time;
 - POST /_fake/freeze: publish nothing more, stop injecting faults; answers as /_fake/published;
-- POST /_fake/faults?error_rate=&slow_rate=&slow_seconds=: change the injected faults.
+- POST /_fake/faults?error_rate=&slow_rate=&slow_seconds=&same_second=: change the injected
+  faults.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import random
 import re
 import sys
@@ -491,7 +493,12 @@ class Faults:
     error_rate: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 0.0
+    # Comment pairs to publish within one wall-clock second of a Facebook poll: one just
+    # before its feed is read, one just after the post's comments are read. Graph's
+    # updated_time counts whole seconds, so the post looks unchanged since that read.
+    same_second: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(1))
+    pending: dict[str, float] = field(default_factory=dict)  # post id -> its second
 
 
 class Server:
@@ -515,10 +522,14 @@ class Server:
                 world.advance(time.time())
                 world.frozen_at = time.time()
                 self.faults.error_rate = self.faults.slow_rate = 0.0
+                self.faults.same_second = 0
+                self.faults.pending.clear()
             elif path == "/_fake/faults" and method == "POST":
                 for name in ("error_rate", "slow_rate", "slow_seconds"):
                     if name in query:
                         setattr(self.faults, name, float(query[name]))
+                if "same_second" in query:
+                    self.faults.same_second = int(query["same_second"])
                 return 200, {"ok": True}
             elif path != "/_fake/published":
                 return 404, {"error": "no such control"}
@@ -543,7 +554,42 @@ class Server:
                              "detail": "Service Unavailable"}
             return _graph_error(500, 2, "Service temporarily unavailable", transient=True)
         with self.world.lock:
-            return self.platform.answer(method, path, query, headers)
+            self._before_answer(path)
+            answer = self.platform.answer(method, path, query, headers)
+            self._after_answer(path)
+            return answer
+
+    def _before_answer(self, path: str) -> None:
+        """For `same_second`: a comment on the page's newest post just before its feed is read,
+        early enough in the second for the rest of the poll to fit in it (caller holds the
+        lock)."""
+        parts = [p for p in path.split("/") if p][-2:]
+        world, faults, now = self.world, self.faults, time.time()
+        if (faults.same_second <= 0 or len(parts) != 2 or parts[1] != "feed"
+                or parts[0] not in world.posts or now % 1.0 > 0.5):
+            return
+        account = next(s.account for s in world.sources.values()
+                       if s.account.account == parts[0])
+        post = world.posts[parts[0]][0]
+        world._comment(account, post["id"], now, world.rng.choice(ORDINARY), reply_to=None)
+        faults.pending[post["id"]] = math.floor(now)
+
+    def _after_answer(self, path: str) -> None:
+        """For `same_second`: once that post's comments have been answered, another comment
+        in the same second (caller holds the lock)."""
+        parts = [p for p in path.split("/") if p][-2:]
+        world, faults, now = self.world, self.faults, time.time()
+        if len(parts) != 2 or parts[1] != "comments" or parts[0] not in faults.pending:
+            return
+        second = faults.pending.pop(parts[0])
+        if math.floor(now + 0.01) != second:
+            return  # the second is over: try again on a later poll
+        owner = world.post_owner[parts[0]]
+        account = next(s.account for s in world.sources.values()
+                       if s.account.account == owner)
+        world._comment(account, parts[0], now + 0.005, world.rng.choice(ORDINARY),
+                       reply_to=None)
+        faults.same_second -= 1
 
     def serve(self, ports: list[int]) -> None:
         owner = self
