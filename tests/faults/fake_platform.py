@@ -678,8 +678,8 @@ def main(argv: list[str] | None = None) -> None:
                   rate=args.rate, duration=args.duration, harmful=args.harmful,
                   bursts=args.bursts, burst_at=tuple(args.burst_at),
                   burst_size=args.burst_size)
-    faults = Faults(args.error_rate, args.slow_rate, args.slow_seconds,
-                    random.Random(args.seed + 1))
+    faults = Faults(error_rate=args.error_rate, slow_rate=args.slow_rate,
+                    slow_seconds=args.slow_seconds, rng=random.Random(args.seed + 1))
     server = Server(world, faults, args.log)
     server.serve(args.port)
     print(f"ready on {', '.join(map(str, args.port))}", flush=True)
