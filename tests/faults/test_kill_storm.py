@@ -15,7 +15,8 @@ def test_a_kill_9_storm_on_sqlite_loses_nothing_and_sends_nothing_twice(tmp_path
           f"{storm.seconds:.0f}s: {storm.outcome.summary()}")
     assert storm.outcome.problems() == {}
     assert storm.outcome.integrity == "ok"
-    assert storm.outcome.published > 100 and storm.outcome.alerts > 10
+    # The storm saw real traffic: a pile-on, alerts, deliveries.
+    assert storm.outcome.published > 50 and storm.outcome.alerts > 5
 
 
 @pytest.mark.postgres
@@ -26,4 +27,5 @@ def test_a_kill_9_storm_on_postgresql_with_two_daemons_loses_nothing_and_sends_n
     print(f"PostgreSQL: {storm.kills} kills ({storm.in_startup} during start-up) in "
           f"{storm.seconds:.0f}s: {storm.outcome.summary()}")
     assert storm.outcome.problems() == {}
-    assert storm.outcome.published > 100 and storm.outcome.alerts > 10
+    # The storm saw real traffic: a pile-on, alerts, deliveries.
+    assert storm.outcome.published > 50 and storm.outcome.alerts > 5
