@@ -117,9 +117,24 @@ def _alembic_config() -> AlembicConfig:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
     config = _alembic_config()
-    with connected(engine, begin=True) as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with connected(engine) as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Python's sqlite3 commits before every CREATE or ALTER on its own, so a daemon
+            # killed while creating its database would leave half a schema that no later start
+            # could finish. Taking transaction control from the driver and opening one here
+            # makes the whole upgrade one transaction: all of it, or none.
+            raw = connection.connection.dbapi_connection
+            raw.isolation_level = None
+        try:
+            with connection.begin():
+                if sqlite:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            if sqlite:
+                raw.isolation_level = ""  # the driver's usual handling, for the pool's next user
 
 
 def is_current(engine: Engine) -> bool:

@@ -36,6 +36,26 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
+@pytest.mark.parametrize("failing_at", ["CREATE TABLE feedback", "CREATE TABLE paid_read"])
+def test_an_upgrade_cut_off_part_way_leaves_nothing_behind_and_the_next_one_completes(
+        engine, failing_at):
+    """A daemon killed while creating its database must start the next time: the schema is
+    created in one transaction, all of it or none."""
+    from sqlalchemy import event, inspect
+
+    def cut_off(conn, cursor, statement, *args):
+        if statement.strip().startswith(failing_at):
+            raise RuntimeError("killed")
+
+    event.listen(engine, "before_cursor_execute", cut_off)
+    with pytest.raises(RuntimeError, match="killed"):
+        db.upgrade(engine)
+    event.remove(engine, "before_cursor_execute", cut_off)
+    assert inspect(engine).get_table_names() == []
+    db.upgrade(engine)
+    assert db.is_current(engine)
+
+
 def test_upgrading_twice_is_harmless(engine):
     db.upgrade(engine)
     db.upgrade(engine)
