@@ -59,6 +59,7 @@ from connectors.graph import (
     permission_report,
     poll_limits,
     read_stream,
+    settled,
     unix,
     unreachable_or_refused,
 )
@@ -116,7 +117,8 @@ class FacebookConnector(Connector):
         lookback, max_pages = poll_limits(settings)
         self.client.use_limits(settings)
         mark = Watermark.from_cursor(cursor, first_since=first_since(self.now(), lookback))
-        poll = _Poll(self.client, str(source.account).strip(), mark, max_pages, lookback)
+        poll = _Poll(self.client, str(source.account).strip(), mark, max_pages, lookback,
+                     started=unix(self.now()))
         batches = poll.comments() if source.kind == "comments" else poll.listing(
             *LISTINGS[source.kind])
         yield from marked_pages(batches, mark)
@@ -195,12 +197,15 @@ class _Poll:
     """One poll of one source: yields batches of new items and keeps the cursor up to date."""
 
     def __init__(self, client: GraphClient, page_id: str, mark: Watermark, max_pages: int,
-                 lookback_days: float) -> None:
+                 lookback_days: float, *, started: int) -> None:
         self.client = client
         self.page_id = page_id
         self.mark = mark
         self.max_pages = max_pages
         self.lookback_days = lookback_days
+        # When this poll's reads began, at the latest: a post's comments read now show
+        # everything Graph had stamped before then.
+        self.started = started
 
     def comments(self) -> Iterator[list[Item]]:
         mark = self.mark
@@ -210,7 +215,9 @@ class _Poll:
             "limit": PAGE_SIZE,
         }, max_pages=self.max_pages)
         listed: set[str] = set()
-        for feed_page in feed:
+        for number, feed_page in enumerate(feed):
+            if number == 0:
+                self.use_graph_clock()
             for post in feed_page.objects:
                 post_id, updated = _object_id(post, "post"), _updated_time(post)
                 listed.add(post_id)
@@ -254,11 +261,29 @@ class _Poll:
             else:
                 self.mark.close(stream.node)
                 if updated is not None:
-                    self.mark.posts[stream.node] = updated
+                    self.settle(stream.node, updated)
                 if (long or number > 0) and newest is not None:
                     self.mark.long[stream.node] = newest
             yield self.mark.fresh((item for item in items if item.author.id != self.page_id),
                                   stream.floor)
+
+    def use_graph_clock(self) -> None:
+        """Take Graph's own clock (the feed answer's Date) when it is behind ours: updated_time
+        is Graph's time, and a server clock running ahead must not make a read look later
+        than it was."""
+        answered = self.client.answered_at()
+        if answered is not None:
+            self.started = min(self.started, answered)
+
+    def settle(self, post_id: str, updated: int) -> None:
+        """Remember the post's updated_time, so that it is not read again until it moves, only
+        if this read began safely after it. Otherwise a comment stamped in the same second (or
+        shown a moment late) would leave updated_time as it is and never be read: the post is
+        then read once more on the next poll."""
+        if settled(updated, self.started):
+            self.mark.posts[post_id] = updated
+        else:
+            self.mark.posts.pop(post_id, None)
 
     def listing(self, edge: str, fields: str,
                 parse: Callable[[Any], Item]) -> Iterator[list[Item]]:

@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -65,6 +66,11 @@ PAGE_SIZE = 50
 # Graph can show a comment a little after its created_time; re-reading this much behind the
 # newest item seen (and dropping what was already read) means such a comment is not missed.
 OVERLAP_SECONDS = 300
+# Graph's times count whole seconds, and a comment can show a moment after its created_time. A
+# post's comments read less than this long after its updated_time may lack one stamped with that
+# same time, which moves nothing when it shows: such a post is read again on the next poll, until
+# a read began this long after its updated_time (see `settled`).
+SETTLE_SECONDS = 10
 
 # Headers in which Meta reports usage; the business use case one says, in minutes, when a
 # throttled token may call again (`estimated_time_to_regain_access`).
@@ -346,6 +352,17 @@ class GraphClient:
             raise RetryableError(f"request to {self.api.base_url} failed "
                                  f"({type(exc).__name__})") from None
 
+    def answered_at(self) -> int | None:
+        """When Graph sent its last answer, by its own clock (the `Date` header, Unix seconds),
+        or None when it did not say."""
+        response = self.api.last_response
+        stamp = response.headers.get("Date") if response is not None else None
+        try:
+            moment = parsedate_to_datetime(stamp) if stamp else None
+        except (TypeError, ValueError):
+            return None
+        return unix(moment if moment.tzinfo else moment.replace(tzinfo=UTC)) if moment else None
+
     def get(self, node: str, **params: Any) -> Mapping[str, Any]:
         body = self._call(self.api.get_object, node, **params)
         if not isinstance(body, Mapping):
@@ -424,6 +441,12 @@ def unix(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def settled(changed_at: int, read_at: int) -> bool:
+    """Whether a read that began at `read_at` saw everything stamped up to `changed_at`: it began
+    at least SETTLE_SECONDS later, so nothing Graph stamps with that time can still appear."""
+    return read_at >= changed_at + SETTLE_SECONDS
+
+
 @dataclass
 class Stream:
     """A listing read part-way: what it was asked from and where it stopped.
@@ -471,7 +494,9 @@ class Watermark:
     - `seen`: the ids read near `since` (and, while a stream is open, near its `since`).
     - `posts`: per post, what it looked like when its comments were last read to the end
       (Facebook: its updated_time; Instagram: its comments_count). A post that has not changed
-      is not read again, so a quiet poll costs only the listing of posts.
+      is not read again, so a quiet poll costs only the listing of posts. A Facebook post is
+      entered only once a read began SETTLE_SECONDS after its updated_time (`settled`): a
+      comment in the same second as the read moves nothing, so until then it is read again.
     - `long`: per post whose comments last took more than one page to read (a burst), the
       created time of the newest one read. Its next read starts there rather than at `floor`,
       so a burst is not read through again to find the few comments after it.
