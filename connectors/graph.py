@@ -496,7 +496,9 @@ class Watermark:
       (Facebook: its updated_time; Instagram: its comments_count). A post that has not changed
       is not read again, so a quiet poll costs only the listing of posts. A Facebook post is
       entered only once a read began SETTLE_SECONDS after its updated_time (`settled`): a
-      comment in the same second as the read moves nothing, so until then it is read again.
+      comment in the same second as the read moves nothing, so until then it is read again. An
+      Instagram post whose count rose while its read found nothing new holds
+      `{"count": n, "read_again": true}`, which equals no count: it is read once more.
     - `long`: per post whose comments last took more than one page to read (a burst), the
       created time of the newest one read. Its next read starts there rather than at `floor`,
       so a burst is not read through again to find the few comments after it.

@@ -13,7 +13,10 @@ Source kinds:
   nested (and GET /{comment}/replies when there are more replies than fit). Instagram offers no
   `since` and no way to ask which comment has a new reply, so a changed post is read through to
   its last page; the comment `timestamp` and the ids read near the cursor decide what is new. A
-  quiet poll is one request (the media list, while the account has posted fewer than 50 times in
+  new comment moves the count whatever second it lands in, so there is no same-second gap as with
+  Facebook's updated_time; but the count can rise before the comment shows, so a post whose count
+  rose while its read found nothing new is read once more on the next poll. A quiet poll is one
+  request (the media list, while the account has posted fewer than 50 times in
   `lookback_days`). The account's own comments and replies are not items.
 - `tags`: GET /{ig-user}/tags, posts by others that tag the account, newest first.
 
@@ -216,7 +219,8 @@ class _Poll:
             # New comments came while it was part-read, at the top (newest first): read it
             # again from the top, from the older watermark, so the unread part is covered.
             return Stream(media_id, stream.since, mark=count)
-        if count is None or count != mark.posts.get(media_id, 0):
+        entry = mark.posts.get(media_id, 0)
+        if count is None or count != entry:  # an entry to read once more is never equal
             return Stream(media_id, mark.since, mark=count)
         return None
 
@@ -225,6 +229,8 @@ class _Poll:
         pages = read_stream(self.client, stream, "comments", {
             "fields": COMMENT_FIELDS, "limit": PAGE_SIZE,
         }, max_pages=self.max_pages, gone_ok=gone_ok)
+        before = self.mark.posts.get(stream.node)
+        found = False  # whether this read found any comment not read before
         self.mark.close(stream.node)
         # Every page is read: a new reply can sit under an old comment, and Instagram has no
         # `since` to ask for only what changed.
@@ -235,14 +241,29 @@ class _Poll:
                                                  permalink=permalink)
                 items.append(item)
                 items += self.replies(comment, item, permalink)
+            found = found or any(not self.mark.known(item)
+                                 and unix(item.created_at) >= stream.floor for item in items)
             if page.resume is not None:
                 self.mark.cut(Stream(stream.node, stream.since, page.resume, stream.mark))
             else:
                 self.mark.close(stream.node)
                 if stream.mark is not None:
-                    self.mark.posts[stream.node] = stream.mark
+                    self.settle(stream.node, stream.mark, before, found)
             yield self.mark.fresh((item for item in items if item.author.id != self.account),
                                   stream.floor)
+
+    def settle(self, media_id: str, count: Any, before: Any, found: bool) -> None:
+        """Remember the count the post was read at, so that it is not read again until the count
+        moves. A count can rise before its comment shows in the comments edge: when it rose and
+        the read found nothing new, the post is read once more on the next poll (an entry that
+        equals no count), and is settled after that read whatever it finds."""
+        again = isinstance(before, Mapping)
+        previous = before.get("count") if again else before
+        rose = _is_count(previous) and _is_count(count) and count > previous
+        if rose and not found:
+            self.mark.posts[media_id] = {"count": count, "read_again": True}
+        else:
+            self.mark.posts[media_id] = count
 
     def replies(self, comment: Mapping[str, Any], parent: Item, permalink: str) -> list[Item]:
         nested = comment.get("replies") if isinstance(comment.get("replies"), Mapping) else {}
@@ -286,6 +307,10 @@ class _Poll:
             yield self.mark.fresh(items, stream.floor)
             if reached:
                 return
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _media(obj: Any) -> Mapping[str, Any]:

@@ -65,6 +65,8 @@ class FakeGraph:
         self.visitor_posts: list[Thing] = []
         self.media: dict[str, Thing] = {}
         self.without_updated_time: set[str] = set()
+        # Instagram comments already in their post's comments_count but not yet listed.
+        self.unshown: set[str] = set()
         self.counter = 9000
         server.route("GET", f"{V}/{PAGE}/feed", self.feed)
         server.route("GET", f"{V}/{PAGE}/visitor_posts", self.visitors)
@@ -153,7 +155,7 @@ class FakeGraph:
 
     def ig_comments(self, request: Request, media_id: str) -> tuple[int, dict[str, str], bytes]:
         rows = [c.body for c in sorted(self.media[media_id].children, key=lambda c: c.at,
-                                       reverse=True)]
+                                       reverse=True) if c.id not in self.unshown]
         return self.cursor_page(request, f"{media_id}/comments", rows)
 
     def media_list(self, request: Request) -> tuple[int, dict[str, str], bytes]:

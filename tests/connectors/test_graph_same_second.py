@@ -13,7 +13,16 @@ import pytest
 
 from connectors.base import SourceSpec
 from connectors.graph import SETTLE_SECONDS
-from tests.connectors.test_graph_bursts import NOW, PAGE, Daemon, FakeGraph, V, facebook
+from tests.connectors.test_graph_bursts import (
+    ACCOUNT,
+    NOW,
+    PAGE,
+    Daemon,
+    FakeGraph,
+    V,
+    facebook,
+    instagram,
+)
 from tests.http_server import LocalServer
 
 
@@ -73,3 +82,41 @@ def test_graphs_clock_decides_when_ours_runs_ahead(fake: FakeGraph):
     assert read(daemon) == [first]
     second = fake.comment(post, now)
     assert read(daemon) == [second]
+
+
+# --- Instagram: comments_count ------------------------------------------------------------------
+# A new comment always moves the count, whatever second it lands in, so Instagram has no
+# same-second hole. Its own: the count can rise before the comment shows in the comments edge.
+
+def instagram_source() -> SourceSpec:
+    return SourceSpec(2, "instagram", "comments", ACCOUNT)
+
+
+def test_an_instagram_comment_counted_before_it_shows_is_read_when_it_shows(fake: FakeGraph):
+    media = fake.ig_media(NOW - timedelta(days=1))
+    first = fake.ig_comment(media, NOW - timedelta(minutes=5))
+    daemon = Daemon(instagram(fake), instagram_source())
+    assert read(daemon) == [first]
+    late = fake.ig_comment(media, NOW - timedelta(seconds=30))
+    fake.unshown.add(late)  # counted, not yet listed
+    assert read(daemon) == []
+    fake.unshown.clear()
+    asked_before = len(fake.server.requests)
+    assert read(daemon) == [late]
+    assert fake.asked()[asked_before:] == [f"{V}/{ACCOUNT}/media", f"{V}/{media}/comments"]
+    asked_before = len(fake.server.requests)
+    assert read(daemon) == []
+    assert fake.asked()[asked_before:] == [f"{V}/{ACCOUNT}/media"]
+
+
+def test_an_instagram_comment_that_never_shows_costs_one_more_read_only(fake: FakeGraph):
+    media = fake.ig_media(NOW - timedelta(days=1))
+    fake.ig_comment(media, NOW - timedelta(minutes=5))
+    daemon = Daemon(instagram(fake), instagram_source())
+    read(daemon)
+    fake.unshown.add(fake.ig_comment(media, NOW - timedelta(seconds=30)))
+    for expected in ([f"{V}/{ACCOUNT}/media", f"{V}/{media}/comments"],) * 2 + (
+            [f"{V}/{ACCOUNT}/media"],) * 2:
+        asked_before = len(fake.server.requests)
+        assert read(daemon) == []
+        assert fake.asked()[asked_before:] == expected
