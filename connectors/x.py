@@ -22,7 +22,10 @@ When X no longer accepts a saved page token, reading below `oldest_id` (`until_i
 remaining posts.
 
 The very first poll (no cursor) reads one page of `first_poll_limit` posts and starts from
-there: a school adding its account is not charged for everything ever said about it.
+there: a school adding its account is not charged for everything ever said about it. Before it
+asks X anything, it hands the daemon an empty page whose progress is the moment it started
+watching (less the margin), so a first poll that fails or is killed before its answer is stored
+is resumed from that moment: the next attempt reads everything since, not only the newest few.
 """
 
 from __future__ import annotations
@@ -424,6 +427,12 @@ class XConnector(Connector):
         # A poll that finds nothing new must still hand back the since_id it started from.
         newest, oldest = start.newest_id or start.since_id, start.oldest_id
         seen_tokens = {start.next_token} if start.next_token else set()
+        if first_poll:
+            # Before asking X anything, save when this source started watching. A first poll
+            # that fails, or whose daemon is killed before it stores X's answer, leaves that
+            # behind, and the next attempt reads everything since then rather than only the
+            # newest few: what arrived in between was published after the source was added.
+            yield Page([], {"start_time": x_time(now - WATCH_MARGIN)})
         query, body = self._first_body(endpoint, start, size)
         while True:
             items, meta = formats.x_page(body, kind=endpoint.item_kind)

@@ -118,7 +118,9 @@ class TestXContract(ConnectorContract):
 
 def test_a_first_poll_reads_one_page_and_starts_from_its_newest_post(rsps):
     serve(rsps, "GET", MENTIONS, mentions_world)
-    pages = list(connector().fetch(source(), None))
+    marker, *pages = connector().fetch(source(), None)
+    # First, before any request, where the source started watching (see test_x_polling).
+    assert marker.items == [] and not marker.last and set(marker.progress) == {"start_time"}
     assert len(pages) == 1 and pages[0].last
     assert len(ids(pages)) == 3
     assert pages[0].progress == {"since_id": NEWEST_ON_PAGE_1}
@@ -247,7 +249,7 @@ def test_a_user_who_wrote_twice_on_one_page_is_charged_once_on_it(rsps):
                                    {"id": "11", "username": "a", "name": "A"}]},
             "meta": {"result_count": 2}}
     rsps.add("GET", BASE + MENTIONS, json=body)
-    (page,) = connector().fetch(source(), None)
+    _, page = connector().fetch(source(), None)
     assert page.charged == ("post:2122588081222729730", "post:2122588081222729731", "user:11")
     assert page.reads == 3
 

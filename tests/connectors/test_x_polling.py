@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.base import Page, SourceSpec
+from connectors.base import Page, RetryableError, SourceSpec
 from connectors.x import XConnector
 from tests.connectors.test_x import BEARER, MENTIONS, SCHOOL_ID, SEARCH, SETTINGS
 from tests.http_server import Answer, LocalServer, Request, json_answer
@@ -55,6 +55,7 @@ class FakeX:
     posts: list[dict] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # page token -> ids below this
     asked: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    down: bool = False  # answers 503 to everything
 
     def post(self, count: int = 1, *, after: float = 60.0) -> list[str]:
         """`count` new posts, the clock moved on `after` seconds for each."""
@@ -81,6 +82,8 @@ class FakeX:
     def answer(self, kind: str, request: Request) -> Answer:
         query = request.query
         self.asked.append((kind, query))
+        if self.down:
+            return json_answer({"title": "Service Unavailable", "status": 503}, status=503)
         if refusal := self.refusal(kind, query):
             return refusal
         posts = sorted(self.posts, key=lambda p: int(p["id"]), reverse=True)
@@ -164,14 +167,24 @@ class Daemon:
         pages = []
         for page in self.x.fetch(self.source, cursor):
             pages.append(page)
-            self.stored += [item.external_id for item in page.items
-                            if item.external_id not in self.stored]
-            self.progress = page.progress
-            if page.last:
-                self.cursor = page.progress
+            self.store(page)
             if stop_after is not None and len(pages) == stop_after and not page.last:
                 break
         return pages
+
+    def store(self, page: Page) -> None:
+        self.stored += [item.external_id for item in page.items
+                        if item.external_id not in self.stored]
+        self.progress = page.progress
+        if page.last:
+            self.cursor = page.progress
+
+    def killed_first_poll(self) -> None:
+        """A first poll killed after X answered with posts, before the daemon stored them."""
+        for page in self.x.fetch(self.source, None):
+            if page.items:
+                return
+            self.store(page)
 
 
 def items(pages: list[Page]) -> list[str]:
@@ -414,3 +427,46 @@ def test_a_first_poll_handed_an_empty_resume_marker_is_still_a_first_poll(x_worl
     x_world.post(30)
     pages = list(connect(x_world).fetch(source(), {"resume": {}}))
     assert len(items(pages)) == 10 and len(x_world.requests()) == 1
+
+
+# --- a first poll that comes late ---------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["mentions", "replies", "search"])
+def test_a_first_poll_after_failed_attempts_reads_everything_since_the_first_attempt(x_world,
+                                                                                      kind):
+    # The first attempt fails at once (X answers 503 to everything), and 25 posts arrive
+    # before an attempt succeeds.
+    daemon = Daemon(connect(x_world, page_size=10), source(kind))
+    x_world.down = True
+    with pytest.raises(RetryableError):
+        daemon.poll()
+    x_world.down = False
+    arrived = x_world.post(25)
+    daemon.poll()
+    assert sorted(daemon.stored) == sorted(arrived)
+    assert daemon.cursor == {"since_id": max(arrived, key=int)}
+    started = datetime.fromisoformat(x_world.requests()[1]["start_time"]).timestamp()
+    assert ADDED - 15 * 60 <= started <= ADDED
+
+
+def test_a_true_first_poll_still_reads_only_the_newest_few(x_world):
+    # Nothing was watching before: what was said before the school added its account is not
+    # paid for.
+    x_world.post(30)
+    pages = list(connect(x_world).fetch(source(), None))
+    assert len(items(pages)) == 10 and len(x_world.requests()) == 1
+
+
+@pytest.mark.parametrize("kind", ["mentions", "replies", "search"])
+def test_a_first_poll_killed_before_it_stored_what_it_read_is_followed_by_one_that_skips_nothing(
+        x_world, kind):
+    # The daemon is killed between X's answer and storing it, so no failure is recorded; more
+    # than a first poll's worth of posts arrives before the next attempt.
+    daemon = Daemon(connect(x_world, page_size=10), source(kind))
+    before = x_world.post(3)
+    daemon.killed_first_poll()
+    assert daemon.cursor is None
+    arrived = x_world.post(25)
+    daemon.poll()
+    assert sorted(daemon.stored) == sorted(before + arrived)
+    assert daemon.cursor == {"since_id": max(arrived, key=int)}
