@@ -108,6 +108,9 @@ class SourceSpec:
     kind: str
     account: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Before a source's first successful poll: when the daemon first tried to poll it. A source
+    # whose first polls failed must still read everything published since then.
+    watching_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

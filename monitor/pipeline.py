@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -133,8 +133,14 @@ def build_connector(config: Config, source: models.Source) -> Connector:
     return connector_class(source.platform)(settings, secrets)
 
 
-def spec_of(source: models.Source) -> SourceSpec:
-    return SourceSpec(source.id, source.platform, source.kind, source.account, source.settings)
+def spec_of(source: models.Source, session: Session | None = None) -> SourceSpec:
+    watching_since = None
+    if source.cursor is None and session is not None:
+        # Its first poll attempt, if an earlier one failed; None on a true first poll.
+        watching_since = session.scalar(select(func.min(models.PollRun.started_at))
+                                        .where(models.PollRun.source_id == source.id))
+    return SourceSpec(source.id, source.platform, source.kind, source.account, source.settings,
+                      watching_since=watching_since)
 
 
 def start_cursor(cursor: dict | None, progress: dict | None) -> dict | None:
@@ -265,7 +271,7 @@ class Pipeline:
             source = session.get(models.Source, source_id)
             cursor = source.cursor
             begin = start_cursor(cursor, source.progress)
-            spec = spec_of(source)
+            spec = spec_of(source, session)
         result = PollResult(source_id, backfill=cursor is None)
         try:
             with _Heartbeat(self, source_id) as heartbeat:
