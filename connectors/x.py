@@ -26,6 +26,8 @@ there: a school adding its account is not charged for everything ever said about
 asks X anything, it hands the daemon an empty page whose progress is the moment it started
 watching (less the margin), so a first poll that fails or is killed before its answer is stored
 is resumed from that moment: the next attempt reads everything since, not only the newest few.
+When the daemon says a source's first polls failed (`watching_since`, the first attempt) and no
+such moment was saved, the poll reads everything since that attempt.
 """
 
 from __future__ import annotations
@@ -347,11 +349,23 @@ class XConnector(Connector):
                               "keys) for this account")
         now = self.clock()
         start = starting_point(cursor)
-        if start.first_poll and cursor is not None and "resume" not in cursor:
+        if start.first_poll:
+            start = self._first_start(source, cursor, now)
+        yield from self._pages(endpoint, self._usable(source, endpoint, start, now), now)
+
+    @staticmethod
+    def _first_start(source: SourceSpec, cursor: Mapping[str, Any] | None,
+                     now: float) -> Position:
+        """Where a poll with no saved position starts."""
+        if cursor is not None and "resume" not in cursor:
             # A cursor saved empty: an earlier empty first poll that recorded no start. Nothing
             # was there when it ran, so reading back a bounded time skips nothing since.
-            start = Position(start_time=x_time(now - REREAD))
-        yield from self._pages(endpoint, self._usable(source, endpoint, start, now), now)
+            return Position(start_time=x_time(now - REREAD))
+        if source.watching_since is not None:
+            # Earlier first polls failed without leaving their start behind (see _pages): read
+            # everything since the first of them, not only the newest few.
+            return Position(start_time=x_time(source.watching_since.timestamp() - WATCH_MARGIN))
+        return Position()
 
     def endpoint(self, source: SourceSpec) -> Endpoint:
         if source.kind == "mentions":

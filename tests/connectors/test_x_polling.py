@@ -449,6 +449,21 @@ def test_a_first_poll_after_failed_attempts_reads_everything_since_the_first_att
     assert ADDED - 15 * 60 <= started <= ADDED
 
 
+@pytest.mark.parametrize("kind", ["mentions", "replies", "search"])
+def test_a_first_poll_told_when_the_first_attempt_was_reads_everything_since(x_world, kind):
+    # Earlier attempts failed without saving where they started; the daemon says when the first
+    # of them began.
+    late = SourceSpec(next(_source_ids), "x", kind, SCHOOL_ID, SETTINGS,
+                      watching_since=datetime.fromtimestamp(ADDED, tz=UTC))
+    arrived = x_world.post(25)
+    daemon = Daemon(connect(x_world, page_size=10), late)
+    daemon.poll()
+    assert sorted(daemon.stored) == sorted(arrived)
+    assert daemon.cursor == {"since_id": max(arrived, key=int)}
+    started = datetime.fromisoformat(x_world.requests()[0]["start_time"]).timestamp()
+    assert ADDED - 15 * 60 <= started <= ADDED
+
+
 def test_a_true_first_poll_still_reads_only_the_newest_few(x_world):
     # Nothing was watching before: what was said before the school added its account is not
     # paid for.
