@@ -132,6 +132,10 @@ def _x_time(at: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _parsed_x_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _cursor(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -471,9 +475,15 @@ class Platform:
         since_id = int(query.get("since_id") or 0)
         token = query.get("pagination_token") or query.get("next_token") or ""
         below = int(token[1:]) if token[:1] == "p" and token[1:].isdigit() else None
+        until_id = int(query.get("until_id") or 0) or None
+        # As X does: since_id wins over start_time; both bounds are exclusive of the id given.
+        start = None if since_id else query.get("start_time")
         size = max(5, min(100, int(query.get("max_results") or 10)))
         chosen = [i for i in listed if int(i.external_id) > since_id
-                  and (below is None or int(i.external_id) < below)]
+                  and (below is None or int(i.external_id) < below)
+                  and (until_id is None or int(i.external_id) < until_id)
+                  and (start is None or _parsed_x_time(i.body["created_at"])
+                       >= _parsed_x_time(start))]
         page = chosen[:size]
         meta: dict[str, Any] = {"result_count": len(page)}
         if not page:
@@ -625,7 +635,7 @@ class Server:
                         # What a poll asked for; never the token.
                         "params": {k: v for k, v in query.items() if k in (
                             "since", "after", "limit", "order", "since_id", "max_results",
-                            "pagination_token", "next_token")},
+                            "pagination_token", "next_token", "start_time", "until_id")},
                         "count": len(body.get("data") or []) if isinstance(body, dict) else 0,
                     })
 

@@ -273,6 +273,8 @@ def _config_text(fake: FakePlatform, door: int, refs: dict[str, dict[str, str]],
             settings["max_pages"] = facebook_max_pages
         if account.platform == "x":
             settings["handle"] = account.handle
+            # Small pages, so that polls page down and interrupted ones resume part-way.
+            settings.update(page_size=10, max_pages=2)
         text += textwrap.dedent(f"""
             [[schools.accounts]]
             platform = "{account.platform}"
