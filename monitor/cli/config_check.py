@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from monitor.cli.common import load_config, shown_db
@@ -19,6 +21,9 @@ def check_config(path: str | None, demo: bool) -> None:
     from monitor.rules import categories_by_role
 
     config = load_config(path, demo)
+    unusable = _unusable_urls(config)
+    if unusable:
+        raise ConfigError(unusable)
     # The daemon loads the same classifiers at start; one that would refuse to start is a problem
     # here too.
     classifiers = ClassifierCache(config)
@@ -56,10 +61,35 @@ def check_config(path: str | None, demo: bool) -> None:
             click.echo(f"    {recipient.role}{' ' + recipient.name if recipient.name else ''}: "
                        f"{shown}")
         roles = {recipient.role for recipient in school.recipients}
+        if "it" not in roles:
+            click.echo("  warning: no 'it' recipient: nobody will hear that a source stopped or "
+                       "an alert could not be delivered")
         for role, categories in categories_by_role(school).items():
             if role not in roles:
                 click.echo(f"  warning: no '{role}' recipient: alerts for "
                            f"{', '.join(categories)} will be recorded but sent to nobody")
+
+
+def _unusable_urls(config) -> list[str]:
+    """Recipient URLs that Apprise cannot turn into a notification service, by their key."""
+    import apprise
+
+    from monitor import notify, secrets  # noqa: F401 (notify registers console://)
+
+    problems = []
+    for s, school in enumerate(config.schools):
+        for r, recipient in enumerate(school.recipients):
+            for u, url in enumerate(recipient.urls):
+                actual = config.secret(url) if secrets.is_reference(url) else url
+                # Apprise logs why it refused, with the URL: never shown here.
+                with apprise.LogCapture(level=logging.DEBUG):
+                    usable = apprise.Apprise.instantiate(actual) is not None
+                if not usable:
+                    shown = url if secrets.is_reference(url) else secrets.mask_url(url)
+                    problems.append(f"schools[{s}].recipients[{r}].urls[{u}]: Apprise cannot "
+                                    f"send to {shown} (check the service name and its parts; "
+                                    "see the Apprise wiki for the URL format)")
+    return problems
 
 
 def _duration(seconds: float) -> str:

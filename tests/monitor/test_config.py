@@ -239,3 +239,26 @@ def test_the_example_config_says_how_long_deliveries_and_leases_last(capsys):
     assert example.daemon.failure_notice_after == 2 * 3600
     main(["check-config", str(example.path)])
     assert "no longer used" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("url", ["notaservice://somewhere", "mailto://", "tgram://abc"])
+def test_a_recipient_url_apprise_cannot_use_is_refused_naming_its_key(tmp_path, capsys,
+                                                                      monkeypatch, url):
+    monkeypatch.setenv("DSL_URL", url)
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+    code, _, err = run_cli(["check-config", str(path)], capsys)
+    assert code == 2
+    assert "schools[0].recipients[0].urls[0]: Apprise cannot send to env:DSL_URL" in err
+    assert url not in err  # the URL behind a reference may hold a key
+
+
+def test_a_school_without_an_it_recipient_is_warned_about(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost:9/")
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+    main(["check-config", str(path)])
+    assert "warning: no 'it' recipient" in capsys.readouterr().out
+    path.write_text(GOOD + '\n[[schools.recipients]]\nrole = "it"\nurls = ["json://localhost:9/"]\n')
+    main(["check-config", str(path)])
+    assert "no 'it' recipient" not in capsys.readouterr().out
