@@ -25,6 +25,7 @@ from monitor.cli import (
     items,
     model,
     run,
+    send_test,
     sources,
 )
 from monitor.cli.common import Failure, load_config, open_db
@@ -73,6 +74,7 @@ for command in (
     classify.classify,
     model.model,
     db.db_group,
+    send_test.test_alert,
 ):
     cli.add_command(command)
 
