@@ -56,6 +56,7 @@ from connectors.graph import (
     confirmed,
     first_since,
     marked_pages,
+    newest_first,
     permission_report,
     poll_limits,
     read_stream,
@@ -287,32 +288,10 @@ class _Poll:
 
     def listing(self, edge: str, fields: str,
                 parse: Callable[[Any], Item]) -> Iterator[list[Item]]:
-        """A newest-first listing: what is new at the top, then any older part a burst left
-        unread on earlier polls."""
-        backlog = self.mark.streams_of(self.page_id)
-        top = Stream(self.page_id, self.mark.since)
-        yield from self.segment(self.mark.new_key(self.page_id), top, edge, fields, parse)
-        for key, stream in backlog:
-            yield from self.segment(key, stream, edge, fields, parse)
-
-    def segment(self, key: str, stream: Stream, edge: str, fields: str,
-                parse: Callable[[Any], Item]) -> Iterator[list[Item]]:
-        """Read a newest-first stream down to its floor, or to a page of items all read before
-        (what lies below was read then), or until `max_pages` cuts it off."""
-        pages = read_stream(self.client, stream, edge, {
-            "fields": fields, "since": stream.floor, "limit": PAGE_SIZE,
-        }, max_pages=self.max_pages)
-        for page in pages:
-            items = [parse(obj) for obj in page.objects]
-            reached = (any(unix(item.created_at) < stream.floor for item in items)
-                       or bool(items) and all(self.mark.known(item) for item in items))
-            if page.resume is not None and not reached:
-                self.mark.cut(Stream(stream.node, stream.since, page.resume), key)
-            else:
-                self.mark.close(key)
-            yield self.mark.fresh(items, stream.floor)
-            if reached:
-                return
+        """Visitor posts, tags or ratings, newest first (see graph.newest_first)."""
+        return newest_first(self.client, self.mark, self.page_id, edge,
+                            {"fields": fields, "limit": PAGE_SIZE}, parse,
+                            max_pages=self.max_pages)
 
 
 def _object_id(obj: Any, what: str) -> str:

@@ -663,6 +663,33 @@ def read_stream(client: GraphClient, stream: Stream, edge: str, params: Mapping[
     yield from pages
 
 
+def newest_first(client: GraphClient, mark: Watermark, node: str, edge: str,
+                 params: Mapping[str, Any], parse: Callable[[Any], Item], *, max_pages: int,
+                 asks_since: bool = True) -> Iterator[list[Item]]:
+    """A newest-first listing of `node`: what is new at the top, then any older part a burst
+    left unread on earlier polls.
+
+    Each stream is read down to its floor, or to a page of items all read before (what lies
+    below was read then), or until `max_pages` cuts it off, and then kept in `mark` to carry on
+    from. Edges that take `since` (`asks_since`) are asked from the stream's floor.
+    """
+    backlog = mark.streams_of(node)
+    streams = [(mark.new_key(node), Stream(node, mark.since)), *backlog]
+    for key, stream in streams:
+        query = {**params, "since": stream.floor} if asks_since else params
+        for page in read_stream(client, stream, edge, query, max_pages=max_pages):
+            items = [parse(obj) for obj in page.objects]
+            reached = (any(unix(item.created_at) < stream.floor for item in items)
+                       or bool(items) and all(mark.known(item) for item in items))
+            if page.resume is not None and not reached:
+                mark.cut(Stream(stream.node, stream.since, page.resume), key)
+            else:
+                mark.close(key)
+            yield mark.fresh(items, stream.floor)
+            if reached:
+                break
+
+
 # --- check() ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ from connectors.graph import (
     confirmed,
     first_since,
     marked_pages,
+    newest_first,
     permission_report,
     poll_limits,
     read_stream,
@@ -284,29 +285,11 @@ class _Poll:
         ]
 
     def tags(self) -> Iterator[list[Item]]:
-        """Newest first, and no `since`: what is new at the top, down to the cursor, then any
-        older part a burst left unread on earlier polls."""
-        backlog = self.mark.streams_of(self.account)
-        top = Stream(self.account, self.mark.since)
-        yield from self.tag_segment(self.mark.new_key(self.account), top)
-        for key, stream in backlog:
-            yield from self.tag_segment(key, stream)
-
-    def tag_segment(self, key: str, stream: Stream) -> Iterator[list[Item]]:
-        pages = read_stream(self.client, stream, "tags", {
-            "fields": TAG_FIELDS, "limit": PAGE_SIZE,
-        }, max_pages=self.max_pages)
-        for page in pages:
-            items = [formats.instagram_media(obj, kind="tag") for obj in page.objects]
-            reached = (any(unix(item.created_at) < stream.floor for item in items)
-                       or bool(items) and all(self.mark.known(item) for item in items))
-            if page.resume is not None and not reached:
-                self.mark.cut(Stream(stream.node, stream.since, page.resume), key)
-            else:
-                self.mark.close(key)
-            yield self.mark.fresh(items, stream.floor)
-            if reached:
-                return
+        """Newest first, and no `since`: read down to the cursor (see graph.newest_first)."""
+        return newest_first(self.client, self.mark, self.account, "tags",
+                            {"fields": TAG_FIELDS, "limit": PAGE_SIZE},
+                            lambda obj: formats.instagram_media(obj, kind="tag"),
+                            max_pages=self.max_pages, asks_since=False)
 
 
 def _is_count(value: Any) -> bool:
