@@ -10,25 +10,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifiers.base import Verdict
-from monitor import models, rules, secrets
+from monitor import message, models, rules, secrets
 from monitor.config import Config, School
 
-EXCERPT = 600
-PLATFORM_NAMES = {"facebook": "Facebook", "instagram": "Instagram", "x": "X"}
 REPEAT_WINDOW = timedelta(days=30)
 # Alert kinds about comments; every other kind is a notice about the system, for IT.
 ABOUT_ITEMS = ("item", "update")
-
-
-def excerpt(text: str, limit: int = EXCERPT) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _incident_for(session: Session, school: School, item: models.Item, severity: str,
@@ -112,7 +104,7 @@ def route_item(session: Session, config: Config, school: School, item: models.It
                 else:
                     return None
     repeat = _earlier_flags(item, history)
-    title, body = compose(config, school, item, verdict, incident, kind, repeat, dedupe)
+    title, body = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe)
     alert = models.Alert(dedupe_key=dedupe, school_id=school.id, kind=kind, severity=severity,
                          item_id=item.id, incident_id=incident.id if incident else None,
                          categories=categories, title=title, body=body, created_at=now)
@@ -277,51 +269,3 @@ def _other_working(session: Session, config: Config, school: School, down: set[s
                models.Delivery.sent_at >= now - timedelta(days=1))))
     candidates.sort(key=lambda t: t.destination not in recent)
     return candidates[:1]
-
-
-def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
-            incident: models.Incident | None, kind: str, repeat: int,
-            dedupe: str) -> tuple[str, str]:
-    """An alert a person can act on: what was seen, where, why, and what to do next."""
-    categories = list(verdict.categories)
-    top = min(categories, key=lambda c: rules.SEVERITY_ORDER.index(rules.SEVERITY[c]))
-    platform = PLATFORM_NAMES.get(item.platform, item.platform)
-    label = ", ".join(c.replace("_", " ") for c in categories)
-    verdict_severity = rules.severity_of(categories) or "low"
-    severity = verdict_severity.upper()
-    if kind == "update" and incident is not None:
-        title = (f"[{severity}] Pile-on on {platform}: {incident.item_count} flagged comments "
-                 f"on one thread — {school.name}")
-    else:
-        title = f"[{severity}] {label.capitalize()} on {platform} — {school.name}"
-    local = item.created_at.astimezone(ZoneInfo(config.school_timezone(school)))
-    who = item.author_name or item.author_handle or "unknown author"
-    if item.author_handle and item.author_handle != who:
-        who += f" (@{item.author_handle})"
-    why = []
-    for category in categories:
-        reasons = verdict.reasons.get(category) or []
-        score = verdict.scores.get(category, 0.0)
-        detail = "; ".join(str(r) for r in reasons[:4]) or "model score"
-        why.append(f"  - {category.replace('_', ' ')} ({score:.2f}): {detail}")
-    lines = [
-        f"What: \"{excerpt(item.text) or '(no text)'}\"",
-        f"Who: {who} — {item.kind} on {platform}, {local:%a %d %b %Y %H:%M} ({local.tzname()})",
-        f"Where: {item.permalink or f'(no link: {item.platform} id {item.external_id})'}",
-        "Why it was flagged:",
-        *why,
-    ]
-    if incident is not None and incident.item_count > 1:
-        lines.append(f"Incident #{incident.id}: {incident.item_count} flagged comments on this "
-                     f"thread so far ({', '.join(incident.categories)}).")
-    if repeat:
-        lines.append(f"Repeat: this author has {repeat} other serious flagged comment"
-                     f"{'s' if repeat != 1 else ''} in the last 30 days.")
-    lines.append(f"Next: {rules.advice_for(categories, verdict.reasons)}")
-    if incident is not None and verdict_severity == "urgent":
-        lines.append(f"To acknowledge (stops reminders): hallmonitor incidents ack {incident.id}")
-    if top in rules.MODERATE:
-        lines.append(f"To act: hallmonitor action hide {item.id}  (or unhide, delete, block, "
-                     "mute)")
-    lines.append(f"Ref: {dedupe}")
-    return title, "\n".join(lines)

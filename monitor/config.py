@@ -208,8 +208,38 @@ class RetentionSettings(Strict):
     items_days: int = Field(730, ge=1)
 
 
+class WebSettings(Strict):
+    """The staff console. Bound to this machine only unless `host` says otherwise: put it behind
+    a reverse proxy that terminates TLS to reach it from staff phones (docs/console.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # The address staff reach the console at (the reverse proxy's https:// URL). Links in
+    # alerts point here; without it they point at http://host:port.
+    public_url: str | None = None
+    # Behind a reverse proxy: trust its X-Forwarded-For/-Proto/-Host headers (one hop).
+    behind_proxy: bool = False
+    # Signs sessions and one-time links: a reference ("env:NAME", "file:/path"). Without it the
+    # daemon generates a random key once and keeps it in the database.
+    secret_key: str | None = None
+    # How long the "acknowledge" link in an alert works, and a sign-in link sent by email.
+    ack_link_ttl: Duration = 86400.0
+    sign_in_link_ttl: Duration = 900.0
+    # A signed-in session ends after this long without use.
+    session_idle: Duration = 8 * 3600.0
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http://)")
+        return value.rstrip("/") if value else value
+
+
 class Settings(Strict):
     daemon: DaemonSettings = DaemonSettings()
+    web: WebSettings = WebSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     retention: RetentionSettings = RetentionSettings()
     schools: list[School] = Field(min_length=1)
@@ -240,6 +270,10 @@ class Config:
     @property
     def daemon(self) -> DaemonSettings:
         return self.settings.daemon
+
+    @property
+    def web(self) -> WebSettings:
+        return self.settings.web
 
     def secret(self, reference: str) -> str:
         """The value of a reference resolved at load time; plain text comes back unchanged."""
@@ -331,6 +365,13 @@ def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secr
             for u, url in enumerate(recipient.urls):
                 if secrets.is_reference(url):
                     wanted.append((f"schools[{s}].recipients[{r}].urls[{u}]", url))
+    key = settings.web.secret_key
+    if key is not None:
+        if not secrets.is_reference(key):
+            problems.append("web.secret_key: write a reference such as \"env:NAME\" or "
+                            "\"file:/path\", never the key itself")
+        else:
+            wanted.append(("web.secret_key", key))
     for key_path, ref in wanted:
         if ref in resolved:
             continue

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import models, rules
+from monitor import message, models, rules
 from monitor.config import Config
 
 # An unacknowledged urgent incident is escalated after escalate_after, and again after this many
@@ -103,18 +103,8 @@ def _escalate(session: Session, config: Config, incident: models.Incident, step:
     if school is None:  # removed from the config since
         return False
     minutes = int((now - first.created_at).total_seconds() // 60)
-    urgent = ([c for c in incident.categories if rules.SEVERITY.get(c) == "urgent"]
-              or list(incident.categories))
-    title = (f"[URGENT] NOT YET ACKNOWLEDGED: incident #{incident.id} "
-             f"({', '.join(incident.categories)}) — {school.name}")
-    body = "\n".join([
-        f"An urgent alert went out {minutes} minutes ago and nobody has acknowledged it.",
-        f"Incident #{incident.id}: {incident.item_count} flagged item"
-        f"{'s' if incident.item_count != 1 else ''} ({', '.join(incident.categories)}).",
-        f"Next: {rules.advice_for(urgent, _reasons_of(session, incident))}",
-        f"To acknowledge: hallmonitor incidents ack {incident.id}",
-        f"Ref: {key}",
-    ])
+    title, body = message.compose_escalation(config, school, incident,
+                                             _reasons_of(session, incident), minutes, key)
     alert = models.Alert(dedupe_key=key, school_id=incident.school_id, kind="escalation",
                          severity="urgent", incident_id=incident.id,
                          categories=list(incident.categories), title=title, body=body,

@@ -192,6 +192,13 @@ class Incident(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     acknowledged_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # What kind of harm: safeguarding, threat, personal_data or hostility. Each is handled by
+    # different people with different steps, so two kinds never share an incident.
+    harm: Mapped[str] = mapped_column(String(32), default="hostility")
+    # Set when resolved: hidden, deleted, blocked, reported_to_platform, reported_to_police,
+    # referred_to_lado or no_action; cleared when reopened. The trail is in `Action`.
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class IncidentItem(Base):
@@ -216,6 +223,9 @@ class Alert(Base):
     categories: Mapped[list[Any]] = mapped_column(default=list)
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    # The message's parts (what, who, when, where, why, next, links), so that each channel can
+    # be given its own format (HTML email, markdown, text); `body` is the plain-text rendering.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="alert")
@@ -298,3 +308,44 @@ class SchoolAdjustment(Base):
     trained_at: Mapped[datetime] = mapped_column(default=utcnow)
     # What held-out corrections said before and after (see monitor.adjustments).
     figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StaffUser(Base):
+    """A member of staff who signs in to the console: one school and one role, or a trust-wide
+    admin (no school)."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # digital_champion, dsl, head, it, or admin (trust-wide)
+    role: Mapped[str] = mapped_column(String(32))
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("school.id"), index=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped when the password is reset or the account disabled: older sessions stop working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class UsedLink(Base):
+    """One-time links (sign-in, acknowledge from an alert) already spent: a link is honoured
+    once, and the unique key settles a race between two clicks."""
+
+    __tablename__ = "used_link"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Setting(Base):
+    """Values the daemon generates once and keeps, such as the console's signing key when the
+    config gives none."""
+
+    __tablename__ = "setting"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

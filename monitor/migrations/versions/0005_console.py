@@ -1,0 +1,68 @@
+"""console: incidents by harm with outcomes, structured alerts, staff accounts, one-time links
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-04 21:55:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import monitor.models
+
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('incident', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('harm', sa.String(length=32), nullable=False,
+                                      server_default='hostility'))
+        batch_op.add_column(sa.Column('outcome', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('resolved_by', sa.String(length=200), nullable=True))
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('details', sa.JSON(), nullable=True))
+    op.create_table('staff_user',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('role', sa.String(length=32), nullable=False),
+    sa.Column('school_id', sa.String(length=64), nullable=True),
+    sa.Column('password_hash', sa.Text(), nullable=True),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('session_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', monitor.models.UTCDateTime(), nullable=False),
+    sa.Column('last_sign_in_at', monitor.models.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['school_id'], ['school.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('email')
+    )
+    with op.batch_alter_table('staff_user', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_user_school_id'), ['school_id'], unique=False)
+    op.create_table('used_link',
+    sa.Column('token_id', sa.String(length=64), nullable=False),
+    sa.Column('purpose', sa.String(length=16), nullable=False),
+    sa.Column('used_at', monitor.models.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('token_id')
+    )
+    op.create_table('setting',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('setting')
+    op.drop_table('used_link')
+    with op.batch_alter_table('staff_user', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_user_school_id'))
+    op.drop_table('staff_user')
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.drop_column('details')
+    with op.batch_alter_table('incident', schema=None) as batch_op:
+        batch_op.drop_column('resolved_by')
+        batch_op.drop_column('outcome')
+        batch_op.drop_column('harm')
