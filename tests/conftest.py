@@ -1,6 +1,6 @@
 """Shared fixtures: real local servers for alerts and platform APIs (the HTTP ones,
-`local_server` and `webhook`, from tests/http_server.py), and the rule for tests that need
-../shared."""
+`local_server` and `webhook`, from tests/http_server.py), a real browser (`chromium`, from
+tests/browser.py), and the rule for tests that need ../shared."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-pytest_plugins = ["tests.http_server"]
+pytest_plugins = ["tests.http_server", "tests.browser"]
 
 SHARED_DIR = Path(os.environ.get("HALLMONITOR_SHARED_DIR")
                   or Path(__file__).resolve().parents[2] / "shared")
-# In CI these are set: a test that skips for want of ../shared or PostgreSQL has failed.
+# In CI these are set: a test that skips for want of ../shared, PostgreSQL or a browser has
+# failed.
 REQUIRED = {
     "shared": os.environ.get("HALLMONITOR_REQUIRE_SHARED") == "1",
     "postgres": os.environ.get("HALLMONITOR_REQUIRE_POSTGRES") == "1",
+    "browser": os.environ.get("HALLMONITOR_REQUIRE_BROWSER") == "1",
 }
 
 
