@@ -228,6 +228,37 @@ class WebSettings(Strict):
     sign_in_link_ttl: Duration = 900.0
     # A signed-in session ends after this long without use.
     session_idle: Duration = 8 * 3600.0
+    # Sign-in links are emailed through this Apprise email URL (mailto:// or mailtos://, or a
+    # reference to one), its `to` replaced by the member of staff's address. Without it only
+    # passwords work.
+    mail_url: str | None = None
+    # Failed sign-in attempts allowed per client address and per email address.
+    sign_in_limit: str = "5 per minute; 20 per hour"
+
+    @field_validator("mail_url")
+    @classmethod
+    def _mail_url(cls, value: str | None) -> str | None:
+        if value is None or secrets.is_reference(value):
+            return value
+        if not value.startswith(("mailto://", "mailtos://")):
+            raise ValueError("must be an Apprise email URL (mailto:// or mailtos://) or a "
+                             "reference such as \"env:NAME\"")
+        if secrets.has_inline_password(value):
+            raise ValueError("this URL holds a password: put it in an environment variable or "
+                             "a file and write \"env:NAME\" or \"file:/path\" here")
+        return value
+
+    @field_validator("sign_in_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a limit such as \"5 per minute; 20 per "
+                             "hour\"") from None
+        return value
 
     @field_validator("public_url")
     @classmethod
