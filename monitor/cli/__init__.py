@@ -27,6 +27,7 @@ from monitor.cli import (
     run,
     send_test,
     sources,
+    web,
 )
 from monitor.cli.common import Failure, load_config, open_db
 from monitor.errors import ConfigError, DatabaseError, DatabaseUnreachable
@@ -75,6 +76,7 @@ for command in (
     model.model,
     db.db_group,
     send_test.test_alert,
+    web.web,
 ):
     cli.add_command(command)
 
