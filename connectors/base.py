@@ -129,12 +129,23 @@ class CheckResult:
 class Connector(abc.ABC):
     """Base class for platform connectors.
 
-    Subclasses declare `platform`, the source `kinds` they can poll, the moderation `actions` they
-    support and the credential names they need, then implement `fetch` and `check`.
+    Subclasses declare `platform`, the source `kinds` they can poll, the moderation actions each
+    kind of item allows (`supports`, with `refusals` saying why not for the others) and the
+    credential names they need, then implement `fetch`, `check` and a `do_<action>` method for
+    each action they support.
     """
 
     platform: ClassVar[str]
+    # How people know the platform, in messages ("Facebook", "X").
+    title: ClassVar[str] = ""
     kinds: ClassVar[tuple[str, ...]]
+    # What each kind of item this connector yields allows, e.g. {"comment": ("hide", "delete")}.
+    # Declare only what `act` really carries out: the console and alerts offer exactly these.
+    supports: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # Why an action is not offered, in words a member of staff can act on (what to do instead).
+    # Keyed by (action, item kind), by item kind or by action, looked up in that order.
+    refusals: ClassVar[Mapping[str | tuple[str, str], str]] = {}
+    # Every action some kind of item allows; derived from `supports`, never declared.
     actions: ClassVar[tuple[str, ...]] = ()
     # Names of the secrets this connector can use, e.g. ("access_token",) ...
     credentials: ClassVar[tuple[str, ...]] = ()
@@ -143,6 +154,54 @@ class Connector(abc.ABC):
     # What one read costs, in US dollars, by resource kind ("post", "user"), on pay-per-read
     # APIs; a resource is charged once per UTC day however often it is read (`Page.charged`).
     read_prices: ClassVar[Mapping[str, float]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A typo in a declaration would silently offer nothing (or something unknown): refuse
+        # it when the class is defined, not when a DSL presses the button.
+        for kind, actions in cls.supports.items():
+            unknown = [a for a in actions if a not in ACTIONS]
+            if kind not in ITEM_KINDS or unknown:
+                raise TypeError(f"{cls.__name__}.supports: unknown item kind or action in "
+                                f"{kind!r}: {actions!r}")
+            missing = [a for a in actions if not callable(getattr(cls, f"do_{a}", None))]
+            if missing:
+                raise TypeError(f"{cls.__name__} declares {', '.join(missing)} on {kind} "
+                                f"without a do_ method for it")
+        cls.actions = tuple(a for a in ACTIONS
+                            if any(a in actions for actions in cls.supports.values()))
+
+    @classmethod
+    def supported_actions(cls, item_kind: str) -> tuple[str, ...]:
+        """The moderation actions this platform allows on a kind of item, in the order hide,
+        unhide, delete, block, mute."""
+        allowed = cls.supports.get(item_kind, ())
+        return tuple(action for action in ACTIONS if action in allowed)
+
+    @classmethod
+    def unsupported_reason(cls, action: str, item_kind: str) -> str | None:
+        """Why `action` cannot be done to a kind of item here; None when it can."""
+        if action not in ACTIONS:
+            return f"'{action}' is not a moderation action (they are: {', '.join(ACTIONS)})"
+        if action in cls.supported_actions(item_kind):
+            return None
+        for key in ((action, item_kind), item_kind, action):
+            if key in cls.refusals:
+                return cls.refusals[key]
+        return f"{cls.title or cls.platform} cannot {action} a {item_kind} from here"
+
+    @classmethod
+    def refusal(cls, action: str, item: Item) -> str | None:
+        """Why `action` cannot be done to this item, judged from what was stored about it (no
+        network); None when it can be tried. Connectors add what depends on the item itself,
+        such as an author the platform did not name."""
+        return cls.unsupported_reason(action, item.kind)
+
+    @classmethod
+    def offered_actions(cls, item: Item) -> tuple[str, ...]:
+        """The actions worth offering on this item: supported for its kind and not refused."""
+        return tuple(action for action in cls.supported_actions(item.kind)
+                     if cls.refusal(action, item) is None)
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         self.settings = dict(settings)
@@ -157,9 +216,11 @@ class Connector(abc.ABC):
         """A cheap probe: are the credentials valid and the permissions present?"""
 
     def act(self, action: str, item: Item) -> ActionResult:
-        """Carry out a moderation action on an item this connector fetched."""
-        if action not in self.actions:
-            return ActionResult(False, f"{self.platform} does not support '{action}'")
+        """Carry out a moderation action on an item this connector fetched. An action the
+        platform does not allow on it is refused with the reason, before anything is sent."""
+        reason = self.refusal(action, item)
+        if reason is not None:
+            return ActionResult(False, reason)
         return getattr(self, f"do_{action}")(item)
 
 

@@ -82,20 +82,33 @@ LISTINGS: dict[str, tuple[str, str, Callable[[Any], Item]]] = {
 READ_PERMISSIONS = ("pages_read_engagement", "pages_read_user_content")
 MODERATION_PERMISSIONS = ("pages_manage_engagement", "pages_manage_posts")
 
-# What each item kind allows: tags live on someone else's page, reviews cannot be moderated.
-HIDEABLE = ("comment", "reply", "post")
-WHY_NOT = {
+# What each kind of item allows. The Page moderates what is on it: comments and replies on its
+# posts and posts visitors leave on it can be hidden (is_hidden) and deleted; anyone who wrote
+# there can be blocked from the Page (POST /{page}/blocked). A post that tags the Page lives on
+# someone else's page or profile, and Graph offers no way to touch a recommendation: for those
+# only their authors can be blocked.
+ON_THE_PAGE = ("hide", "unhide", "delete", "block")
+SUPPORTS = {"comment": ON_THE_PAGE, "reply": ON_THE_PAGE, "post": ON_THE_PAGE,
+            "tag": ("block",), "review": ("block",)}
+REFUSALS = {
     "tag": "a post that tags the school lives on someone else's page or profile, and only its "
            "owner can hide or delete it: report it to Facebook, or block its author",
     "review": "Facebook does not let a Page hide or delete a recommendation: report it to "
-              "Facebook from the Page's Reviews tab",
+              "Facebook from the Page's Reviews tab, or block its author",
+    "mute": "Facebook Pages cannot mute people through the Graph API: hide the comment, or "
+            "block its author from the Page",
 }
+NO_AUTHOR = ("Facebook did not say who wrote this (it hides the authors of some comments from "
+             "apps), so they cannot be blocked from here: block them from the Page, in the "
+             "comment's menu on Facebook")
 
 
 class FacebookConnector(Connector):
     platform: ClassVar[str] = "facebook"
+    title: ClassVar[str] = "Facebook"
     kinds: ClassVar[tuple[str, ...]] = ("comments", "visitor_posts", "tags", "ratings")
-    actions: ClassVar[tuple[str, ...]] = ("hide", "unhide", "delete", "block")
+    supports: ClassVar[Mapping[str, tuple[str, ...]]] = SUPPORTS
+    refusals: ClassVar[Mapping[str | tuple[str, str], str]] = REFUSALS
     credentials: ClassVar[tuple[str, ...]] = ("page_access_token", "app_secret", "app_id")
     required_credentials: ClassVar[tuple[str, ...]] = ("page_access_token",)
 
@@ -124,7 +137,14 @@ class FacebookConnector(Connector):
             *LISTINGS[source.kind])
         yield from marked_pages(batches, mark)
 
-    # --- moderation --------------------------------------------------------------------------
+    # --- moderation (`act` has refused what `supports` and `refusal` rule out) -------------
+
+    @classmethod
+    def refusal(cls, action: str, item: Item) -> str | None:
+        if action == "block" and not item.author.id and cls.unsupported_reason(
+                action, item.kind) is None:
+            return NO_AUTHOR
+        return super().refusal(action, item)
 
     def do_hide(self, item: Item) -> ActionResult:
         return self._set_hidden(item, True)
@@ -134,24 +154,15 @@ class FacebookConnector(Connector):
 
     def _set_hidden(self, item: Item, hidden: bool) -> ActionResult:
         verb = "hidden" if hidden else "unhidden"
-        if item.kind not in HIDEABLE:
-            return ActionResult(False, _refusal(item))
         return confirmed(
             lambda: self.client.post(item.external_id, is_hidden="true" if hidden else "false"),
             f"{item.kind} {item.external_id} {verb} on Facebook", "Facebook")
 
     def do_delete(self, item: Item) -> ActionResult:
-        if item.kind not in HIDEABLE:
-            return ActionResult(False, _refusal(item))
         return confirmed(lambda: self.client.delete(item.external_id),
                          f"{item.kind} {item.external_id} deleted from Facebook", "Facebook")
 
     def do_block(self, item: Item) -> ActionResult:
-        if not item.author.id:
-            return ActionResult(False, (
-                "Facebook did not say who wrote this (it hides the authors of some comments "
-                "from apps), so they cannot be blocked from here: block them from the Page, "
-                "in the comment's menu on Facebook"))
         try:
             page_id = self._own_page_id()
             answer = self.client.post_edge(page_id, "blocked", user=item.author.id)
@@ -188,10 +199,6 @@ class FacebookConnector(Connector):
                                      READ_PERMISSIONS, MODERATION_PERMISSIONS)
         except ConnectorError as exc:
             return unreachable_or_refused("Facebook", exc)
-
-
-def _refusal(item: Item) -> str:
-    return WHY_NOT.get(item.kind, f"Facebook cannot do that to a {item.kind}")
 
 
 class _Poll:

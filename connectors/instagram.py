@@ -72,11 +72,27 @@ TAG_FIELDS = "id,caption,permalink,timestamp,username,media_type"
 READ_PERMISSIONS = ("instagram_basic", "instagram_manage_comments", "pages_read_engagement")
 MODERATION_PERMISSIONS = ("instagram_manage_comments",)
 
+# What each kind of item allows: the account can hide, unhide and delete comments and replies on
+# its own posts (POST /{comment}?hide=, DELETE /{comment}); the API offers nothing on posts by
+# others that tag it, and no way to block, restrict or mute anyone.
+ON_OWN_POSTS = ("hide", "unhide", "delete")
+SUPPORTS = {"comment": ON_OWN_POSTS, "reply": ON_OWN_POSTS}
+REFUSALS = {
+    "tag": "a post that tags the school belongs to someone else, and only its owner can hide "
+           "or delete it: report it to Instagram",
+    "block": "Instagram's API does not let an account block anyone: block them in the "
+             "Instagram app (their profile, the ... menu, Block), or hide their comment",
+    "mute": "Instagram's API does not let an account mute or restrict anyone: restrict them in "
+            "the Instagram app (their profile, the ... menu, Restrict), or hide their comment",
+}
+
 
 class InstagramConnector(Connector):
     platform: ClassVar[str] = "instagram"
+    title: ClassVar[str] = "Instagram"
     kinds: ClassVar[tuple[str, ...]] = ("comments", "tags")
-    actions: ClassVar[tuple[str, ...]] = ("hide", "unhide", "delete")
+    supports: ClassVar[Mapping[str, tuple[str, ...]]] = SUPPORTS
+    refusals: ClassVar[Mapping[str | tuple[str, str], str]] = REFUSALS
     credentials: ClassVar[tuple[str, ...]] = ("page_access_token", "app_secret", "app_id")
     required_credentials: ClassVar[tuple[str, ...]] = ("page_access_token",)
 
@@ -104,7 +120,7 @@ class InstagramConnector(Connector):
         yield from marked_pages(poll.comments() if source.kind == "comments" else poll.tags(),
                                 mark)
 
-    # --- moderation --------------------------------------------------------------------------
+    # --- moderation (`act` has already refused what `supports` rules out) --------------------
 
     def do_hide(self, item: Item) -> ActionResult:
         return self._set_hidden(item, True)
@@ -113,16 +129,12 @@ class InstagramConnector(Connector):
         return self._set_hidden(item, False)
 
     def _set_hidden(self, item: Item, hidden: bool) -> ActionResult:
-        if item.kind not in ("comment", "reply"):
-            return ActionResult(False, _refusal(item))
         verb = "hidden" if hidden else "unhidden"
         return confirmed(
             lambda: self.client.post(item.external_id, hide="true" if hidden else "false"),
             f"Instagram {item.kind} {item.external_id} {verb}", "Instagram")
 
     def do_delete(self, item: Item) -> ActionResult:
-        if item.kind not in ("comment", "reply"):
-            return ActionResult(False, _refusal(item))
         return confirmed(lambda: self.client.delete(item.external_id),
                          f"Instagram {item.kind} {item.external_id} deleted", "Instagram")
 
@@ -159,13 +171,6 @@ class InstagramConnector(Connector):
             # A user token's /me is a person, without that field: say who it is all the same
             # (None: not known, rather than known to be missing).
             return {**self.client.get("me", fields="id,name"), "instagram_business_account": None}
-
-
-def _refusal(item: Item) -> str:
-    if item.kind == "tag":
-        return ("a post that tags the school belongs to someone else, and only its owner can "
-                "hide or delete it: report it to Instagram")
-    return f"Instagram cannot do that to a {item.kind}"
 
 
 class _Poll:

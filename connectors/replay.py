@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from connectors import formats
 from connectors.base import (
+    ACTIONS,
     ActionResult,
     CheckResult,
     ConfigError,
@@ -39,12 +40,19 @@ from connectors.base import (
 )
 
 PLATFORMS = ("facebook", "instagram", "x")
+# The demo must not pretend: a replayed comment exists only in a file, so no action is offered
+# and none ever reports success.
+NOTHING_TO_ACT_ON = ("the demo replays recorded comments: there is nothing on a platform to act "
+                     "on")
 
 
 class ReplayConnector(Connector):
     platform: ClassVar[str] = "replay"
+    title: ClassVar[str] = "the demo"
     kinds: ClassVar[tuple[str, ...]] = ("comments", "mentions", "replies", "search")
-    actions: ClassVar[tuple[str, ...]] = ("hide", "unhide", "delete", "block", "mute")
+    supports: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    refusals: ClassVar[Mapping[str | tuple[str, str], str]] = {
+        action: NOTHING_TO_ACT_ON for action in ACTIONS}
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         super().__init__(settings, secrets)
@@ -105,10 +113,7 @@ class ReplayConnector(Connector):
         return CheckResult(True, f"{count} recorded pages in {self.folder}")
 
     def act(self, action: str, item: Item) -> ActionResult:
-        if action not in self.actions:
-            return ActionResult(False, f"replay does not support '{action}'")
-        # Nothing to call: a replayed item lives only in a file. Report what would have happened.
-        return ActionResult(True, f"{action} recorded for replayed item {item.external_id}")
+        return ActionResult(False, self.refusal(action, item) or NOTHING_TO_ACT_ON)
 
 
 def _facebook_items(objects: list[Any]) -> Iterator[Item]:

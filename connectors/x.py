@@ -92,9 +92,16 @@ FIRST_SNOWFLAKE = 29_700_859_247
 # An id whose time is further ahead of our clock than this is no post id X ever made.
 FUTURE_SLACK = 24 * 3600
 
-REFUSED = {
-    "block": "X's API does not offer blocking to ordinary apps (X withdrew the endpoint). "
-             "Block {who} from the X app or website: open their profile, the ... menu, Block.",
+# What each kind of item allows. X lets the school's account hide and unhide replies in
+# conversations it started (PUT /2/tweets/:id/hidden) and mute anyone (POST
+# /2/users/:id/muting); a mention is often such a reply (X lists replies to the school among its
+# mentions), and one that is not is refused item by item (see `XConnector.refusal`).
+MODERATION = ("hide", "unhide", "mute")
+SUPPORTS = {"mention": MODERATION, "reply": MODERATION}
+BLOCK_REFUSAL = ("X's API does not offer blocking to ordinary apps (X withdrew the endpoint). "
+                 "Block {who} from the X app or website: open their profile, the ... menu, Block.")
+REFUSALS = {
+    "block": BLOCK_REFUSAL.format(who="them"),
     "delete": "X lets an account delete only its own posts. Hide the reply instead, or report "
               "the post from the X app.",
 }
@@ -307,8 +314,10 @@ class NotChecked(Exception):
 
 class XConnector(Connector):
     platform: ClassVar[str] = "x"
+    title: ClassVar[str] = "X"
     kinds: ClassVar[tuple[str, ...]] = ("mentions", "replies", "search")
-    actions: ClassVar[tuple[str, ...]] = ("hide", "unhide", "mute")
+    supports: ClassVar[Mapping[str, tuple[str, ...]]] = SUPPORTS
+    refusals: ClassVar[Mapping[str | tuple[str, str], str]] = REFUSALS
     # Reading needs bearer_token (or the four user-context keys); hiding and muting need the
     # four user-context keys (OAuth 1.0a). No single one is required: a missing one switches
     # off what depends on it, fetch() refuses only when nothing at all can read, and check()
@@ -598,11 +607,19 @@ class XConnector(Connector):
 
     # --- moderation -------------------------------------------------------------------------
 
-    def act(self, action: str, item: Item) -> ActionResult:
-        if action in REFUSED:
-            who = f"@{item.author.handle}" if item.author.handle else "the author"
-            return ActionResult(False, REFUSED[action].format(who=who))
-        return super().act(action, item)
+    @classmethod
+    def refusal(cls, action: str, item: Item) -> str | None:
+        if action == "block":
+            who = f"@{item.author.handle}" if item.author.handle else "them"
+            return BLOCK_REFUSAL.format(who=who)
+        reason = super().refusal(action, item)
+        if reason is None and action in ("hide", "unhide") and not item.parent_id:
+            return (f"X can {action} only replies to the school's posts, and post "
+                    f"{item.external_id} is not a reply: mute its author, or report it from "
+                    "the X app.")
+        if reason is None and action == "mute" and not item.author.id:
+            return f"Post {item.external_id} has no author id to mute."
+        return reason
 
     def do_hide(self, item: Item) -> ActionResult:
         return self._set_hidden(item, hidden=True)
@@ -614,9 +631,6 @@ class XConnector(Connector):
         verb = "hide" if hidden else "unhide"
         if refusal := self._cannot_act(verb):
             return refusal
-        if not item.parent_id:
-            return ActionResult(False, f"X can {verb} only replies, and post {item.external_id} "
-                                       "is not a reply.")
         try:
             with x_errors(f"trying to {verb} post {item.external_id}", self.clock):
                 method = self.client.hide_reply if hidden else self.client.unhide_reply
@@ -634,8 +648,6 @@ class XConnector(Connector):
     def do_mute(self, item: Item) -> ActionResult:
         if refusal := self._cannot_act("mute"):
             return refusal
-        if not item.author.id:
-            return ActionResult(False, f"Post {item.external_id} has no author id to mute.")
         who = f"@{item.author.handle}" if item.author.handle else f"user {item.author.id}"
         try:
             with x_errors(f"trying to mute {who}", self.clock):

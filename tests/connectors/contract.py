@@ -12,6 +12,7 @@ from datetime import datetime
 from connectors import REGISTRY, connector_class
 from connectors.base import (
     ACTIONS,
+    ITEM_KINDS,
     SOURCE_KINDS,
     ActionResult,
     CheckResult,
@@ -77,12 +78,29 @@ class ConnectorContract:
         assert isinstance(result, CheckResult)
         assert isinstance(result.message, str) and result.message
 
-    def test_an_unsupported_action_is_refused_not_raised(self):
+    def test_capabilities_are_declared_per_item_kind_with_a_reason_for_each_refusal(self):
         connector, _ = self.build()
-        missing = [action for action in ACTIONS if action not in connector.actions]
+        declared = type(connector)
+        for kind in ITEM_KINDS:
+            supported = declared.supported_actions(kind)
+            assert supported == tuple(a for a in ACTIONS if a in supported), "canonical order"
+            for action in ACTIONS:
+                reason = declared.unsupported_reason(action, kind)
+                assert (reason is None) == (action in supported), (action, kind)
+                if reason is not None:
+                    assert reason.strip() and "\n" not in reason
+        union = {a for kind in ITEM_KINDS for a in declared.supported_actions(kind)}
+        assert set(connector.actions) == union
+
+    def test_an_unsupported_action_is_refused_with_its_reason_not_raised(self):
+        connector, _ = self.build()
         pages, _, _ = self.poll()
         item = next(item for page in pages for item in page.items)
-        for action in missing:
+        for action in ACTIONS:
+            if type(connector).unsupported_reason(action, item.kind) is None:
+                continue
             result = connector.act(action, item)
             assert isinstance(result, ActionResult)
-            assert result.ok is False and result.message
+            assert result.ok is False
+            assert result.message == type(connector).refusal(action, item)
+            assert action not in type(connector).offered_actions(item)

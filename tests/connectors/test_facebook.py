@@ -366,7 +366,8 @@ def test_an_unconfirmed_action_is_not_reported_as_done(graph):
 
 def test_mute_is_not_a_facebook_action(graph):
     result = connector().act("mute", COMMENT)
-    assert not result.ok and "does not support" in result.message
+    assert not result.ok and "cannot mute" in result.message and "block" in result.message
+    assert len(graph.calls) == 0
 
 
 # --- check --------------------------------------------------------------------------------------

@@ -248,7 +248,8 @@ def test_a_refused_hide_names_the_permission(graph):
 @pytest.mark.parametrize("action", ["block", "mute"])
 def test_instagram_cannot_block_or_mute(graph, action):
     result = connector().act(action, COMMENT)
-    assert not result.ok and "does not support" in result.message
+    assert not result.ok and "Instagram's API does not let" in result.message
+    assert "Instagram app" in result.message and not graph.calls
 
 
 def test_a_post_that_tags_the_school_cannot_be_hidden(graph):

@@ -3,9 +3,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.base import ConfigError, PayloadError, SourceSpec
+from connectors.base import Author, ConfigError, Item, PayloadError, SourceSpec
 from connectors.replay import ReplayConnector
 from tests.connectors.contract import ConnectorContract
+
+NOW = datetime(2026, 11, 17, 7, 10, tzinfo=UTC)
 
 
 def graph_comments_page(*comments: tuple[str, str, str]) -> dict:
@@ -101,3 +103,20 @@ def test_base_urls_must_be_https_unless_loopback(url, allowed):
     else:
         with pytest.raises(ConfigError, match="refusing"):
             checked_base_url(url)
+
+
+@pytest.mark.parametrize("action", ["hide", "unhide", "delete", "block", "mute"])
+def test_the_demo_never_pretends_to_act(folder, action):
+    connector = ReplayConnector({"path": str(folder), "as_platform": "facebook"}, {})
+    items = [i for p in connector.fetch(SourceSpec(1, "replay", "comments", "10"), None)
+             for i in p.items]
+    # Whatever the recording stands for: a comment, an X reply, an Instagram tag.
+    items += [Item("21", "reply", "x", NOW, Author("42", "dad"), parent_id="20"),
+              Item("18", "tag", "x", NOW, Author("17"))]
+    for item in items:
+        result = connector.act(action, item)
+        assert result.ok is False
+        assert result.message == ("the demo replays recorded comments: there is nothing on a "
+                                  "platform to act on")
+        assert ReplayConnector.offered_actions(item) == ()
+    assert ReplayConnector.actions == ()
