@@ -9,9 +9,12 @@ import click
 from monitor.cli.common import Failure, config_options, open_db, setup_logging, shown_db
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from monitor.config import Config
     from monitor.daemon import Daemon
     from monitor.pipeline import PollResult
+    from monitor.web.serve import Handle
 
 
 class CannotStart(click.ClickException):
@@ -40,16 +43,70 @@ def _prepared(config: Config) -> Daemon:
 @config_options
 @click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
 def run(config: Config, verbose: bool) -> None:
-    """Run the daemon until Ctrl-C or SIGTERM."""
+    """Run the daemon until Ctrl-C or SIGTERM (with the staff console when [web] enabled)."""
     setup_logging(verbose)
     daemon = _prepared(config)
     names = ", ".join(school.name for school in config.schools)
     click.echo(f"Hall Monitor watching {names}; database {shown_db(config)}. "
                "Ctrl-C to stop.", err=True)
-    code = daemon.run_forever()
+    console = _start_console(config, daemon.sessions) if config.web.enabled else None
+    try:
+        code = daemon.run_forever()
+    finally:
+        if console is not None:
+            console.stop()
     if daemon.fatal:
         click.echo(f"hallmonitor: {daemon.fatal}", err=True)
     raise SystemExit(code)
+
+
+# The account `run --demo` signs in with: a trust admin with no password (links only).
+DEMO_ADMIN = "demo-admin@hallmonitor.invalid"
+
+
+def _start_console(config: Config, sessions: sessionmaker[Session]) -> Handle | None:
+    """The staff console beside the daemon. A port that cannot be had is logged and the daemon
+    carries on without it: alerts to a DSL matter more than the console."""
+    import logging
+
+    from monitor.web.serve import CannotServe, start
+
+    try:
+        handle = start(config, sessions)
+    except CannotServe as exc:
+        logging.getLogger("monitor.web").error("%s; the daemon carries on without it", exc)
+        return None
+    if _is_demo(config):
+        click.echo(f"Staff console: {handle.url}\n"
+                   f"Sign in as the demo trust admin (this link works once, within "
+                   f"{round(config.web.sign_in_link_ttl / 60)} minutes):\n"
+                   f"  {_demo_sign_in_link(config, sessions)}", err=True)
+    else:
+        click.echo(f"Staff console: {handle.url}", err=True)
+    return handle
+
+
+def _is_demo(config: Config) -> bool:
+    from monitor.config import DEMO_DIR
+
+    return config.path is not None and config.path.resolve() == (DEMO_DIR / "demo.toml")
+
+
+def _demo_sign_in_link(config: Config, sessions: sessionmaker[Session]) -> str:
+    """A one-time sign-in link for the demo's trust admin, created on first use."""
+    from sqlalchemy import select
+
+    from monitor import links, models
+
+    with sessions.begin() as session:
+        user = session.scalar(select(models.StaffUser)
+                              .where(models.StaffUser.email == DEMO_ADMIN))
+        if user is None:
+            user = models.StaffUser(email=DEMO_ADMIN, name="Demo trust admin", role="admin",
+                                    school_id=None, password_hash=None)
+            session.add(user)
+            session.flush()
+        return links.sign_in_url(config, session, user.id)
 
 
 def _state(result: PollResult) -> str:

@@ -13,8 +13,10 @@ import errno
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
+from waitress import wasyncore
 from waitress.server import create_server
 
 from monitor import links
@@ -41,13 +43,17 @@ class Handle:
     url: str
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listening socket and every open connection, and wait for the thread."""
-        server = self.server
-        socket_map = getattr(server, "_map", None) or getattr(server, "map", {})
-        while socket_map:
-            for channel in list(socket_map.values()):
-                channel.handle_close()
-        server.task_dispatcher.shutdown(timeout=timeout)  # type: ignore[attr-defined]
+        """Close the listening sockets and every open connection, and wait for the thread."""
+        server: Any = self.server
+        socket_map = server._map if hasattr(server, "_map") else server.map
+        trigger = getattr(server, "trigger", None)
+        if trigger is not None and self.thread.is_alive():
+            # Closed from the server's own loop, which then finds nothing left and returns.
+            trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+            self.thread.join(timeout)
+        if socket_map:
+            wasyncore.close_all(socket_map)
+        server.task_dispatcher.shutdown(timeout=timeout)
         self.thread.join(timeout)
 
 
