@@ -27,6 +27,7 @@ from monitor.cli import (
     run,
     send_test,
     sources,
+    users,
     web,
 )
 from monitor.cli.common import Failure, load_config, open_db
@@ -76,6 +77,7 @@ for command in (
     model.model,
     db.db_group,
     send_test.test_alert,
+    users.users,
     web.web,
 ):
     cli.add_command(command)
