@@ -2,6 +2,12 @@
 
 Everything here runs inside the caller's transaction (the pipeline's page transaction), so an
 item, its verdict and its alerts are committed together or not at all.
+
+Flagged items are grouped into incidents by harm (see `incidents.harm_of`): a threat, a
+safeguarding concern, a pupil's personal data and hostility are handled by different people with
+different steps, so they never share an incident. Within a harm, items on one thread share one;
+and one author's hostile comments on several threads within `CAMPAIGN_WINDOW` share one campaign
+incident (key "campaign:…").
 """
 
 from __future__ import annotations
@@ -15,38 +21,160 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifiers.base import Verdict
-from monitor import message, models, rules, secrets
+from monitor import incidents, message, models, rules, secrets
 from monitor.config import Config, School
 
 REPEAT_WINDOW = timedelta(days=30)
 # Alert kinds about comments; every other kind is a notice about the system, for IT.
 ABOUT_ITEMS = ("item", "update")
+# One author's hostile comments on different threads this close together are one campaign
+# against the school (one incident, one person deciding whether to block), not separate rows.
+CAMPAIGN_WINDOW = timedelta(hours=24)
+CAMPAIGN_PREFIX = "campaign:"
 
 
-def _incident_for(session: Session, school: School, item: models.Item, severity: str,
-                  categories: list[str]) -> tuple[models.Incident, bool]:
-    """The open incident of this item's thread, joined or newly opened; True if new."""
-    key = f"thread:{item.platform}:{item.conversation_id or item.external_id}"
-    incident = session.scalars(
+@dataclass
+class Placement:
+    """Where a flagged item went: its incident, and how it got there."""
+
+    incident: models.Incident
+    is_new: bool  # opened for this item
+    previous_severity: str  # the incident's severity before this item joined
+    became_campaign: bool = False  # this item made the author's comments a campaign
+
+
+def thread_of(item: models.Item) -> str:
+    return item.conversation_id or item.external_id
+
+
+def thread_key(item: models.Item, harm: str) -> str:
+    return f"thread:{item.platform}:{thread_of(item)}:{harm}"
+
+
+def campaign_key(item: models.Item) -> str:
+    return f"{CAMPAIGN_PREFIX}{item.platform}:{item.author_id}"
+
+
+def _open_incident(session: Session, school_id: str, key: str, harm: str,
+                   since: datetime) -> models.Incident | None:
+    """The newest unresolved incident with this key and harm that had an item since `since`."""
+    return session.scalars(
         select(models.Incident)
-        .where(models.Incident.school_id == school.id, models.Incident.key == key,
-               models.Incident.status != "resolved",
-               models.Incident.last_item_at >= item.created_at - rules.INCIDENT_WINDOW)
+        .where(models.Incident.school_id == school_id, models.Incident.key == key,
+               models.Incident.harm == harm, models.Incident.status != "resolved",
+               models.Incident.last_item_at >= since)
         .order_by(models.Incident.id.desc())
         .limit(1)
     ).first()
-    is_new = incident is None
-    if incident is None:
-        incident = models.Incident(school_id=school.id, key=key, severity=severity,
-                                   categories=[], item_count=0, opened_at=item.created_at,
-                                   last_item_at=item.created_at)
-        session.add(incident)
-        session.flush()
+
+
+def _new_incident(session: Session, school: School, key: str, harm: str, severity: str,
+                  at: datetime) -> models.Incident:
+    incident = models.Incident(school_id=school.id, key=key, harm=harm, severity=severity,
+                               categories=[], item_count=0, opened_at=at, last_item_at=at)
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def _join(session: Session, incident: models.Incident, item: models.Item,
+          categories: Iterable[str]) -> None:
     incident.item_count += 1
+    incident.opened_at = min(incident.opened_at, item.created_at)
     incident.last_item_at = max(incident.last_item_at, item.created_at)
     incident.categories = sorted(set(incident.categories) | set(categories))
     session.add(models.IncidentItem(incident_id=incident.id, item_id=item.id))
-    return incident, is_new
+
+
+def _place(session: Session, school: School, item: models.Item, harm: str, severity: str,
+           categories: list[str]) -> Placement:
+    """Put a flagged item in its incident: the author's campaign, the thread's incident of the
+    same harm, or a new one."""
+    if harm == incidents.HOSTILITY and item.author_id:
+        campaign = _open_incident(session, school.id, campaign_key(item), harm,
+                                  item.created_at - CAMPAIGN_WINDOW)
+        if campaign is not None:
+            previous = campaign.severity
+            _join(session, campaign, item, categories)
+            return Placement(campaign, False, previous)
+        elsewhere = _hostile_elsewhere(session, school, item)
+        if elsewhere:
+            return _start_campaign(session, school, item, severity, categories, elsewhere)
+    window = rules.INCIDENT_WINDOW
+    incident = _open_incident(session, school.id, thread_key(item, harm), harm,
+                              item.created_at - window)
+    if incident is None:
+        incident = _new_incident(session, school, thread_key(item, harm), harm, severity,
+                                 item.created_at)
+        _join(session, incident, item, categories)
+        return Placement(incident, True, severity)
+    previous = incident.severity
+    _join(session, incident, item, categories)
+    return Placement(incident, False, previous)
+
+
+def _hostile_elsewhere(session: Session, school: School,
+                       item: models.Item) -> list[tuple[models.Incident, models.Item]]:
+    """The author's comments in unresolved hostility incidents on other threads of this
+    platform, within CAMPAIGN_WINDOW of this one, with their incidents."""
+    rows = session.execute(
+        select(models.Incident, models.Item)
+        .join(models.IncidentItem, models.IncidentItem.incident_id == models.Incident.id)
+        .join(models.Item, models.Item.id == models.IncidentItem.item_id)
+        .where(models.Incident.school_id == school.id,
+               models.Incident.harm == incidents.HOSTILITY,
+               models.Incident.status != "resolved",
+               models.Item.platform == item.platform,
+               models.Item.author_id == item.author_id,
+               models.Item.id != item.id,
+               models.Item.created_at >= item.created_at - CAMPAIGN_WINDOW,
+               models.Item.created_at <= item.created_at + CAMPAIGN_WINDOW)
+        .order_by(models.Item.created_at, models.Item.id))
+    here = thread_of(item)
+    return [(incident, other) for incident, other in rows if thread_of(other) != here]
+
+
+def _start_campaign(session: Session, school: School, item: models.Item, severity: str,
+                    categories: list[str],
+                    elsewhere: list[tuple[models.Incident, models.Item]]) -> Placement:
+    """This comment makes the author's hostility on several threads a campaign: one incident
+    holding all of it. A thread incident holding only this author's comments becomes the
+    campaign, keeping its alerts and trail; otherwise (the other comments are part of a pile-on
+    by several people) a campaign incident is opened beside it, holding the author's ones."""
+    incident = next((incident for incident in dict.fromkeys(i for i, _ in elsewhere)
+                     if not incident.key.startswith(CAMPAIGN_PREFIX)
+                     and _only_by(session, incident, item)), None)
+    if incident is None:
+        incident = _new_incident(session, school, campaign_key(item), incidents.HOSTILITY,
+                                 severity, item.created_at)
+    else:
+        incident.key = campaign_key(item)
+    previous = incident.severity
+    linked = set(session.scalars(select(models.IncidentItem.item_id)
+                                 .where(models.IncidentItem.incident_id == incident.id)))
+    for _, other in elsewhere:
+        if other.id not in linked:
+            linked.add(other.id)
+            _join(session, incident, other, _hostile_categories(session, other))
+    _join(session, incident, item, categories)
+    worst = rules.severity_of(incident.categories) or severity
+    if rules.SEVERITY_ORDER.index(worst) < rules.SEVERITY_ORDER.index(incident.severity):
+        incident.severity = worst
+    return Placement(incident, False, previous, became_campaign=True)
+
+
+def _only_by(session: Session, incident: models.Incident, item: models.Item) -> bool:
+    authors = set(session.execute(
+        select(models.Item.platform, models.Item.author_id).distinct()
+        .join(models.IncidentItem, models.IncidentItem.item_id == models.Item.id)
+        .where(models.IncidentItem.incident_id == incident.id)))
+    return authors == {(item.platform, item.author_id)}
+
+
+def _hostile_categories(session: Session, item: models.Item) -> list[str]:
+    categories = session.scalar(select(models.Verdict.categories)
+                                .where(models.Verdict.item_id == item.id)) or []
+    return [c for c in categories if incidents.harm_of([c]) == incidents.HOSTILITY]
 
 
 def serious_history(session: Session, platform: str, authors: set[str],
@@ -83,26 +211,16 @@ def route_item(session: Session, config: Config, school: School, item: models.It
     roles = rules.roles_for(school, categories)
     if severity is None or not roles:
         return None
-    harmful = [c for c in categories if c in rules.HARMFUL]
+    harm = incidents.harm_of(categories)
     incident = None
     kind, dedupe = "item", f"item:{item.id}"
-    if harmful:
-        previous = None
-        incident, is_new = _incident_for(session, school, item, severity, categories)
-        if not is_new:
-            previous = incident.severity
-            if severity == "urgent" and incident.status == "acknowledged":
-                incident.status = "open"  # a new threat or disclosure needs acknowledging again
-            if rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous):
-                incident.severity = severity
-            foldable = all(c in rules.FOLDABLE for c in harmful)
-            if foldable and incident.item_count >= rules.PILE_ON:
-                if rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous):
-                    kind, dedupe = "update", f"incident:{incident.id}:severity:{severity}"
-                elif incident.item_count in rules.UPDATE_AT:
-                    kind, dedupe = "update", f"incident:{incident.id}:count:{incident.item_count}"
-                else:
-                    return None
+    if harm is not None:
+        placed = _place(session, school, item, harm, severity, categories)
+        incident = placed.incident
+        if not placed.is_new:
+            kind, dedupe = _joined(incident, placed, harm, severity, item)
+            if kind is None:
+                return None
     repeat = _earlier_flags(item, history)
     title, body = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe)
     alert = models.Alert(dedupe_key=dedupe, school_id=school.id, kind=kind, severity=severity,
@@ -115,6 +233,29 @@ def route_item(session: Session, config: Config, school: School, item: models.It
         session.add(models.Delivery(alert_id=alert.id, destination=target.destination,
                                     roles=list(target.roles), next_attempt_at=first_try))
     return alert
+
+
+def _joined(incident: models.Incident, placed: Placement, harm: str, severity: str,
+            item: models.Item) -> tuple[str, str] | tuple[None, None]:
+    """An item joined an existing incident: the alert kind and dedupe key it gets, or
+    (None, None) when it is folded silently into a pile-on's next update."""
+    previous = placed.previous_severity
+    worse = rules.SEVERITY_ORDER.index(severity) < rules.SEVERITY_ORDER.index(previous)
+    if severity == "urgent" and incident.status == "acknowledged":
+        incident.status = "open"  # a new threat or disclosure needs acknowledging again
+    if worse:
+        incident.severity = severity
+    # The comment that makes a campaign is always told, whatever the count: that it is one is
+    # news. So is every threat, disclosure and pupil's details; only hostility piles on.
+    if placed.became_campaign or harm != incidents.HOSTILITY:
+        return "item", f"item:{item.id}"
+    if incident.item_count < rules.PILE_ON:
+        return "item", f"item:{item.id}"
+    if worse:
+        return "update", f"incident:{incident.id}:severity:{severity}"
+    if incident.item_count in rules.UPDATE_AT:
+        return "update", f"incident:{incident.id}:count:{incident.item_count}"
+    return None, None
 
 
 def notify_it(session: Session, config: Config, school_id: str, dedupe_key: str, kind: str,

@@ -1,11 +1,17 @@
-"""Incidents after they are opened: acknowledging, resolving, and escalating urgent ones that
-nobody has acknowledged. Every change is written to the audit trail."""
+"""Incidents after they are opened: acknowledging, resolving with an outcome, reopening and notes,
+each recorded in the trail (`models.Action`) with who and when; and escalating urgent incidents
+that nobody has acknowledged.
+
+The command line and the staff console call the same functions here: neither holds rules of its
+own. The `record_*` functions work inside a caller's transaction; the others open their own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import message, models, rules
@@ -16,56 +22,254 @@ from monitor.config import Config
 ESCALATION_STEPS = (1, 4)
 ESCALATE_TO = ("dsl", "head")
 
+HOSTILITY = "hostility"
+# The kinds of harm, each handled by different people with different steps.
+HARMS: dict[str, str] = {
+    "threat": "threat",
+    "safeguarding": "safeguarding",
+    "personal_data": "personal data",
+    HOSTILITY: "hostility",
+}
+HARM_OF_CATEGORY: dict[str, str] = {
+    "threat": "threat",
+    "safeguarding": "safeguarding",
+    "personal_data": "personal_data",
+    "hateful": HOSTILITY,
+    "abusive": HOSTILITY,
+    "disparaging": HOSTILITY,
+}
+# An item showing several harms joins the incident of the first of these it shows:
+# - a threat first: someone may be in danger now, its route (DSL, head and champion, the police
+#   if needed) is the widest and fastest, and the DSL it reaches sees any safeguarding side too;
+# - safeguarding next: a disclosure that also names a pupil is a child at risk first, and the
+#   DSL's procedure includes hiding the details;
+# - personal data before hostility: hostility folds into pile-ons without an alert each, and a
+#   pupil's name or address must never be folded away unseen inside an insult.
+HARM_ORDER = ("threat", "safeguarding", "personal_data", HOSTILITY)
+assert set(HARM_ORDER) == set(HARMS) == set(HARM_OF_CATEGORY.values())
+# Harms that are urgent: told at once, day or night, and escalated until someone acknowledges.
+URGENT_HARMS = ("threat", "safeguarding")
+
+OUTCOMES: dict[str, str] = {
+    "hidden": "hidden",
+    "deleted": "deleted",
+    "blocked": "blocked",
+    "reported_to_platform": "reported to the platform",
+    "reported_to_police": "reported to the police",
+    "referred_to_lado": "referred to the LADO",
+    "no_action": "no action needed",
+}
+
+# Where a change came from, recorded in its trail entry.
+VIA_COMMAND_LINE = "command line"
+VIA_CONSOLE = "console"
+VIA_ALERT_LINK = "alert link"
+
 
 class IncidentError(Exception):
     """No such incident, or a change that does not apply to it."""
 
 
-def _change(sessions: sessionmaker[Session], incident_id: int, status: str, actor: str,
-            note: str = "") -> models.Incident:
-    now = datetime.now(UTC)
-    with sessions.begin() as session:
-        incident = session.get(models.Incident, incident_id)
-        if incident is None:
-            raise IncidentError(f"no incident with id {incident_id} (see 'hallmonitor "
-                                "incidents list')")
-        if incident.status == "resolved" and status == "acknowledged":
-            raise IncidentError(f"incident {incident_id} is already resolved")
-        incident.status = status
-        if status == "acknowledged":
-            incident.acknowledged_by, incident.acknowledged_at = actor, now
-        else:
-            incident.resolved_at = now
-            if incident.acknowledged_at is None:
-                incident.acknowledged_by, incident.acknowledged_at = actor, now
-        verb = "acknowledge" if status == "acknowledged" else "resolve"
-        session.add(models.Action(incident_id=incident_id, action=verb, actor=actor, ok=True,
-                                  result=note or status, created_at=now))
+def harm_of(categories: Iterable[str]) -> str | None:
+    """The harm an item with these categories belongs to (the most severe it shows), or None
+    when it shows none (a question, praise, spam…)."""
+    found = {HARM_OF_CATEGORY[c] for c in categories if c in HARM_OF_CATEGORY}
+    return next((harm for harm in HARM_ORDER if harm in found), None)
+
+
+# --- changes inside the caller's transaction ----------------------------------------------------
+
+def _who(actor: str) -> str:
+    actor = (actor or "").strip()
+    if not actor:
+        raise IncidentError("say who is acting: the trail records a name")
+    return actor
+
+
+def _add(session: Session, incident: models.Incident, action: str, actor: str, now: datetime,
+         result: str) -> models.Action:
+    row = models.Action(incident_id=incident.id, action=action, actor=actor, ok=True,
+                        result=result, created_at=now)
+    session.add(row)
+    return row
+
+
+def record_acknowledgement(session: Session, incident: models.Incident, actor: str,
+                           now: datetime, via: str = VIA_COMMAND_LINE) -> models.Action:
+    """Someone has seen it and is dealing with it: stops its reminders. A second
+    acknowledgement is added to the trail; the incident keeps the first one's name and time."""
+    actor = _who(actor)
+    if incident.status == "resolved":
+        raise IncidentError(f"incident {incident.id} is already resolved "
+                            f"({OUTCOMES.get(incident.outcome or '', 'no outcome')}); "
+                            "reopen it first")
+    again = incident.acknowledged_at is not None
+    incident.status = "acknowledged"
+    if not again:
+        incident.acknowledged_by, incident.acknowledged_at = actor, now
+    return _add(session, incident, "acknowledge", actor, now,
+                f"acknowledged{' again' if again else ''} (via {via})")
+
+
+def check_outcome(outcome: str) -> str:
+    """The outcome if it is one of OUTCOMES; otherwise an IncidentError listing them."""
+    if outcome not in OUTCOMES:
+        raise IncidentError(f"unknown outcome {outcome!r}: choose one of "
+                            f"{', '.join(OUTCOMES)}")
+    return outcome
+
+
+def record_resolution(session: Session, incident: models.Incident, actor: str, now: datetime,
+                      outcome: str, note: str = "",
+                      via: str = VIA_COMMAND_LINE) -> models.Action:
+    """Dealt with, and how. A note given with it is a separate trail entry (notes are shown
+    only to those allowed to read them)."""
+    actor = _who(actor)
+    outcome = check_outcome(outcome)
+    if incident.status == "resolved":
+        raise IncidentError(f"incident {incident.id} is already resolved "
+                            f"({OUTCOMES.get(incident.outcome or '', 'no outcome')}); "
+                            "reopen it first to change that")
+    incident.status = "resolved"
+    incident.outcome, incident.resolved_by, incident.resolved_at = outcome, actor, now
+    if incident.acknowledged_at is None:  # resolving it is dealing with it: no reminders
+        incident.acknowledged_by, incident.acknowledged_at = actor, now
+    action = _add(session, incident, "resolve", actor, now,
+                  f"resolved: {OUTCOMES[outcome]} (via {via})")
+    if note.strip():
+        record_note(session, incident, actor, now, note)
+    return action
+
+
+def record_reopening(session: Session, incident: models.Incident, actor: str, now: datetime,
+                     note: str = "", via: str = VIA_COMMAND_LINE) -> models.Action:
+    """A resolved incident needs dealing with again: open, with no outcome."""
+    actor = _who(actor)
+    if incident.status != "resolved":
+        raise IncidentError(f"incident {incident.id} is {incident.status}, not resolved: "
+                            "only a resolved incident can be reopened")
+    was = OUTCOMES.get(incident.outcome or "", "no outcome")
+    incident.status = "open"
+    incident.outcome = incident.resolved_by = incident.resolved_at = None
+    action = _add(session, incident, "reopen", actor, now,
+                  f"reopened; it had been resolved: {was} (via {via})")
+    if note.strip():
+        record_note(session, incident, actor, now, note)
+    return action
+
+
+def record_note(session: Session, incident: models.Incident, actor: str, now: datetime,
+                text: str) -> models.Action:
+    """A note in the trail, whatever the incident's status."""
+    actor = _who(actor)
+    text = text.strip()
+    if not text:
+        raise IncidentError("a note needs some text")
+    return _add(session, incident, "note", actor, now, text)
+
+
+# --- the same, each in a transaction of its own -------------------------------------------------
+
+def get(session: Session, incident_id: int) -> models.Incident:
+    incident = session.get(models.Incident, incident_id)
+    if incident is None:
+        raise IncidentError(f"no incident with id {incident_id} (see 'hallmonitor "
+                            "incidents list')")
     return incident
 
 
-def acknowledge(sessions: sessionmaker[Session], incident_id: int, actor: str) -> models.Incident:
-    return _change(sessions, incident_id, "acknowledged", actor)
+def acknowledge(sessions: sessionmaker[Session], incident_id: int, actor: str, *,
+                via: str = VIA_COMMAND_LINE) -> models.Incident:
+    with sessions.begin() as session:
+        incident = get(session, incident_id)
+        record_acknowledgement(session, incident, actor, datetime.now(UTC), via)
+    return incident
 
 
-def resolve(sessions: sessionmaker[Session], incident_id: int, actor: str,
-            note: str = "") -> models.Incident:
-    return _change(sessions, incident_id, "resolved", actor, note)
+def resolve(sessions: sessionmaker[Session], incident_id: int, actor: str, outcome: str,
+            note: str = "", *, via: str = VIA_COMMAND_LINE) -> models.Incident:
+    with sessions.begin() as session:
+        incident = get(session, incident_id)
+        record_resolution(session, incident, actor, datetime.now(UTC), outcome, note, via)
+    return incident
 
+
+def reopen(sessions: sessionmaker[Session], incident_id: int, actor: str, note: str = "", *,
+           via: str = VIA_COMMAND_LINE) -> models.Incident:
+    with sessions.begin() as session:
+        incident = get(session, incident_id)
+        record_reopening(session, incident, actor, datetime.now(UTC), note, via)
+    return incident
+
+
+def add_note(sessions: sessionmaker[Session], incident_id: int, actor: str,
+             text: str) -> models.Action:
+    with sessions.begin() as session:
+        return record_note(session, get(session, incident_id), actor, datetime.now(UTC), text)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def items(session: Session, incident_id: int) -> list[models.Item]:
+    """The incident's items, oldest first."""
+    return list(session.scalars(
+        select(models.Item)
+        .join(models.IncidentItem, models.IncidentItem.item_id == models.Item.id)
+        .where(models.IncidentItem.incident_id == incident_id)
+        .order_by(models.Item.created_at, models.Item.id)))
+
+
+def trail(session: Session, incident_id: int) -> list[models.Action]:
+    """Everything done about the incident and to its items (hide, delete, block, corrections),
+    in the order it was done."""
+    item_ids = select(models.IncidentItem.item_id).where(
+        models.IncidentItem.incident_id == incident_id)
+    return list(session.scalars(
+        select(models.Action)
+        .where(or_(models.Action.incident_id == incident_id,
+                   models.Action.item_id.in_(item_ids)))
+        .order_by(models.Action.created_at, models.Action.id)))
+
+
+# Tokens the classifier uses internally that mean nothing to a reader.
+INTERNAL_MARKS = ("harmlessphrase",)
+
+
+def readable_reasons(reasons: Mapping[str, Iterable[object]] | None) -> dict[str, list[str]]:
+    """A verdict's reasons by category, each once, without the classifier's internal marks."""
+    shown: dict[str, list[str]] = {}
+    for category, why in (reasons or {}).items():
+        kept = [str(r).strip() for r in why or ()]
+        kept = [r for r in dict.fromkeys(kept) if r and not any(m in r.lower()
+                                                                for m in INTERNAL_MARKS)]
+        if kept:
+            shown[category] = kept
+    return shown
+
+
+
+# --- escalation ---------------------------------------------------------------------------------
 
 def escalate_due(config: Config, sessions: sessionmaker[Session],
                  now: datetime | None = None) -> int:
-    """Tell the DSL and head again about urgent incidents nobody has acknowledged."""
+    """Tell the DSL and head again about urgent incidents (threats and safeguarding concerns)
+    nobody has acknowledged."""
     now = now or datetime.now(UTC)
     after = config.daemon.escalate_after
     written = 0
     with sessions.begin() as session:
-        open_urgent = session.scalars(
-            select(models.Incident).where(models.Incident.status == "open",
-                                          models.Incident.severity == "urgent"))
+        # Urgent severity too: incidents from before harms were recorded all say "hostility".
+        open_urgent = list(session.scalars(
+            select(models.Incident).where(
+                models.Incident.status == "open",
+                or_(models.Incident.harm.in_(URGENT_HARMS),
+                    models.Incident.severity == "urgent"))))
         for incident in open_urgent:
-            # Measured from the first urgent alert nobody has acknowledged yet.
-            since = incident.acknowledged_at or datetime.min.replace(tzinfo=UTC)
+            # Measured from the first urgent alert since the latest acknowledgement: the
+            # incident keeps its first acknowledgement, but a new threat reopened it since.
+            since = max(filter(None, [_last_acknowledged(session, incident.id),
+                                      incident.acknowledged_at]),
+                        default=datetime.min.replace(tzinfo=UTC))
             first = session.execute(
                 select(models.Alert.id, models.Alert.created_at)
                 .where(models.Alert.incident_id == incident.id,
@@ -80,6 +284,12 @@ def escalate_due(config: Config, sessions: sessionmaker[Session],
                 if _escalate(session, config, incident, step, first, now):
                     written += 1
     return written
+
+
+def _last_acknowledged(session: Session, incident_id: int) -> datetime | None:
+    return session.scalar(select(func.max(models.Action.created_at))
+                          .where(models.Action.incident_id == incident_id,
+                                 models.Action.action == "acknowledge"))
 
 
 def _reasons_of(session: Session, incident: models.Incident) -> dict[str, list[str]]:

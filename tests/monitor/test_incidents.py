@@ -80,7 +80,7 @@ def test_incidents_are_listed_and_resolved_from_the_command_line(school, capsys)
     main(["incidents", "list", "--config", str(path)])
     out = capsys.readouterr().out
     assert "urgent" in out and "threat" in out
-    main(["incidents", "resolve", "1", "--config", str(path)])
+    main(["incidents", "resolve", "1", "--outcome", "hidden", "--config", str(path)])
     capsys.readouterr()
     main(["incidents", "list", "--config", str(path)])
     assert "threat" not in capsys.readouterr().out
