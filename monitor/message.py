@@ -1,20 +1,43 @@
-"""What an alert says: its title and body, composed from the item, its verdict and its incident.
+"""What an alert says: its parts, title and plain-text body, composed from the item, its verdict
+and its incident; and the same parts as text or markdown for each kind of channel (the HTML email
+is `monitor.email_html`).
 
 Composed when the alert is written (inside the page's transaction), so what was sent is what the
-outbox holds.
+outbox holds. The parts are kept as `Alert.details` (JSON), so that at send time every channel
+gets a body in its own format, and the delivery's roles can be named ("For: designated
+safeguarding lead"). Everything from the platform (text, names, handles, links) is kept as
+written here and escaped by each renderer for its format.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, object_session
+
 from classifiers.base import Verdict
-from monitor import models, rules
+from monitor import links, models, rules
 from monitor.config import Config, School
 
 EXCERPT = 600
 PLATFORM_NAMES = {"facebook": "Facebook", "instagram": "Instagram", "x": "X"}
+CATEGORY_LABELS = {
+    "threat": "Threat", "safeguarding": "Safeguarding", "hateful": "Hateful",
+    "abusive": "Abusive", "personal_data": "Personal data", "disparaging": "Disparaging",
+    "media": "Media enquiry", "absence": "Absence", "question": "Question", "praise": "Praise",
+    "spam": "Spam",
+}
+ROLE_NAMES = {"dsl": "designated safeguarding lead", "head": "headteacher",
+              "digital_champion": "digital champion", "it": "IT contact"}
+ACTION_LABELS = {"hide": "Hide it", "unhide": "Unhide it", "delete": "Delete it",
+                 "block": "Block the author", "mute": "Mute the author"}
+ACK_LABEL = "Acknowledge (opens a confirmation page)"
+CAMPAIGN_PREFIX = "campaign:"
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -22,68 +45,353 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def label(category: str) -> str:
+    return CATEGORY_LABELS.get(category, category.replace("_", " ").capitalize())
+
+
+def role_names(roles: Iterable[str]) -> str:
+    return ", ".join(ROLE_NAMES.get(r, r.replace("_", " ")) for r in dict.fromkeys(roles))
+
+
+def is_web_link(url: str | None) -> bool:
+    """Only an http(s) address with nothing odd in it is ever made a link."""
+    return bool(url) and re.fullmatch(r"https?://[^\s<>\"'`\\]+", url, re.IGNORECASE) is not None
+
+
+def title_for(severity: str, categories: Sequence[str], school: str, platform: str,
+              what: str = "") -> str:
+    """`[URGENT] Threat - Oakfield Primary - Facebook`, then what kind of alert it is if not a
+    first one (a pile-on, a reminder)."""
+    lead = label(rules.by_severity(categories)[0]) if rules.by_severity(categories) else "Alert"
+    title = f"[{severity.upper()}] {lead} - {school} - {platform}"
+    return f"{title} - {what}" if what else title
+
+
+class Composed(tuple):
+    """An alert's (title, body), with its parts as `details`: unpacks as the pair it always was."""
+
+    details: dict[str, Any]
+
+    def __new__(cls, title: str, body: str, details: dict[str, Any]) -> Composed:
+        composed = super().__new__(cls, (title, body))
+        composed.details = details
+        return composed
+
+
+# --- composing ----------------------------------------------------------------------------------
+
 def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
             incident: models.Incident | None, kind: str, repeat: int,
-            dedupe: str) -> tuple[str, str]:
-    """An alert a person can act on: what was seen, where, why, and what to do next."""
-    categories = list(verdict.categories)
-    top = min(categories, key=lambda c: rules.SEVERITY_ORDER.index(rules.SEVERITY[c]))
+            dedupe: str) -> Composed:
+    """An alert a person can act on: what was seen, who wrote it, when, where, why, what to do
+    next, and where to do it."""
+    session = object_session(item)
+    categories = rules.by_severity(verdict.categories)
+    severity = rules.severity_of(categories) or "low"
     platform = PLATFORM_NAMES.get(item.platform, item.platform)
-    label = ", ".join(c.replace("_", " ") for c in categories)
-    verdict_severity = rules.severity_of(categories) or "low"
-    severity = verdict_severity.upper()
-    if kind == "update" and incident is not None:
-        title = (f"[{severity}] Pile-on on {platform}: {incident.item_count} flagged comments "
-                 f"on one thread — {school.name}")
-    else:
-        title = f"[{severity}] {label.capitalize()} on {platform} — {school.name}"
-    local = item.created_at.astimezone(ZoneInfo(config.school_timezone(school)))
-    who = item.author_name or item.author_handle or "unknown author"
-    if item.author_handle and item.author_handle != who:
-        who += f" (@{item.author_handle})"
-    why = []
-    for category in categories:
-        reasons = verdict.reasons.get(category) or []
-        score = verdict.scores.get(category, 0.0)
-        detail = "; ".join(str(r) for r in reasons[:4]) or "model score"
-        why.append(f"  - {category.replace('_', ' ')} ({score:.2f}): {detail}")
-    lines = [
-        f"What: \"{excerpt(item.text) or '(no text)'}\"",
-        f"Who: {who} — {item.kind} on {platform}, {local:%a %d %b %Y %H:%M} ({local.tzname()})",
-        f"Where: {item.permalink or f'(no link: {item.platform} id {item.external_id})'}",
-        "Why it was flagged:",
-        *why,
-    ]
-    if incident is not None and incident.item_count > 1:
-        lines.append(f"Incident #{incident.id}: {incident.item_count} flagged comments on this "
+    details = _base(config, school, item, kind, severity, categories, dedupe)
+    details["reasons"] = [
+        {"category": c, "label": label(c), "score": round(float(verdict.scores.get(c, 0.0)), 2),
+         "why": rules.readable_reasons(verdict.reasons.get(c) or (), verdict.scores.get(c, 0.0))}
+        for c in categories]
+    details["advice"] = rules.advice_steps(categories, verdict.reasons)
+    details["incident"] = _incident_part(config, session, incident)
+    details["actions"] = _actions(config, session, item, categories, incident)
+    notes = []
+    if incident is not None and details["incident"]["campaign"]:
+        notes.append(f"Campaign: one author's hostile comments across several threads, "
+                     f"{incident.item_count} flagged so far, kept together as incident "
+                     f"#{incident.id}.")
+    elif kind == "update" and incident is not None:
+        notes.append(f"Pile-on: {incident.item_count} flagged comments on one thread so far "
+                     f"({', '.join(label(c) for c in rules.by_severity(incident.categories))}). "
+                     "This is the latest; the rest are in the incident.")
+    elif incident is not None and incident.item_count > 1:
+        notes.append(f"Incident #{incident.id}: {incident.item_count} flagged comments on this "
                      f"thread so far ({', '.join(incident.categories)}).")
     if repeat:
-        lines.append(f"Repeat: this author has {repeat} other serious flagged comment"
+        notes.append(f"Repeat: this author has {repeat} other serious flagged comment"
                      f"{'s' if repeat != 1 else ''} in the last 30 days.")
-    lines.append(f"Next: {rules.advice_for(categories, verdict.reasons)}")
-    if incident is not None and verdict_severity == "urgent":
-        lines.append(f"To acknowledge (stops reminders): hallmonitor incidents ack {incident.id}")
-    if top in rules.MODERATE:
-        lines.append(f"To act: hallmonitor action hide {item.id}  (or unhide, delete, block, "
-                     "mute)")
-    lines.append(f"Ref: {dedupe}")
-    return title, "\n".join(lines)
+    details["notes"] = notes
+    what = ""
+    if kind == "update" and incident is not None:
+        where = "across threads" if details["incident"]["campaign"] else "on one thread"
+        what = f"pile-on: {incident.item_count} flagged comments {where}"
+    title = title_for(severity, categories, school.name, platform, what)
+    details["title"] = title
+    _remember(session, dedupe, details)
+    return Composed(title, render_text(details), details)
 
 
 def compose_escalation(config: Config, school: School, incident: models.Incident,
                        reasons: Mapping[str, list[str]], minutes: int,
-                       dedupe: str) -> tuple[str, str]:
-    """A reminder that an urgent incident has waited `minutes` unacknowledged."""
+                       dedupe: str) -> Composed:
+    """A reminder that an urgent incident has waited `minutes` unacknowledged: the comment
+    again, why, what to do, the link, and how long it has waited."""
+    session = object_session(incident)
     urgent = ([c for c in incident.categories if rules.SEVERITY.get(c) == "urgent"]
               or list(incident.categories))
-    title = (f"[URGENT] NOT YET ACKNOWLEDGED: incident #{incident.id} "
-             f"({', '.join(incident.categories)}) — {school.name}")
-    body = "\n".join([
-        f"An urgent alert went out {minutes} minutes ago and nobody has acknowledged it.",
+    categories = rules.by_severity(urgent)
+    item = _leading_item(session, incident)
+    waited = f"waiting {_minutes(minutes)}"
+    platform = PLATFORM_NAMES.get(item.platform, item.platform) if item else "-"
+    if item is not None:
+        details = _base(config, school, item, "escalation", "urgent", categories, dedupe)
+    else:
+        details = {"kind": "escalation", "severity": "urgent", "categories": categories,
+                   "school": school.name, "school_id": school.id, "platform": platform,
+                   "item": None, "when": None, "ref": dedupe}
+    scores = (item.verdict.scores if item is not None and item.verdict is not None else {}) or {}
+    details["reasons"] = [
+        {"category": c, "label": label(c), "score": round(float(scores.get(c, 0.0)), 2),
+         "why": rules.readable_reasons(reasons.get(c) or (), scores.get(c, 0.0))}
+        for c in categories]
+    details["advice"] = rules.advice_steps(categories, reasons)
+    details["incident"] = _incident_part(config, session, incident)
+    details["actions"] = (_actions(config, session, item, categories, incident)
+                          if item is not None else [])
+    details["waiting_minutes"] = minutes
+    details["notes"] = [
+        f"Not yet acknowledged: an urgent alert went out {_minutes(minutes)} ago and nobody "
+        "has acknowledged it.",
         f"Incident #{incident.id}: {incident.item_count} flagged item"
-        f"{'s' if incident.item_count != 1 else ''} ({', '.join(incident.categories)}).",
-        f"Next: {rules.advice_for(urgent, reasons)}",
-        f"To acknowledge: hallmonitor incidents ack {incident.id}",
-        f"Ref: {dedupe}",
-    ])
-    return title, body
+        f"{'s' if incident.item_count != 1 else ''} "
+        f"({', '.join(label(c) for c in rules.by_severity(incident.categories))}).",
+    ]
+    title = title_for("urgent", categories, school.name, platform,
+                      f"NOT YET ACKNOWLEDGED ({waited})")
+    details["title"] = title
+    _remember(session, dedupe, details)
+    return Composed(title, render_text(details), details)
+
+
+def _minutes(minutes: int) -> str:
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _base(config: Config, school: School, item: models.Item, kind: str, severity: str,
+          categories: list[str], dedupe: str) -> dict[str, Any]:
+    timezone = config.school_timezone(school)
+    local = item.created_at.astimezone(ZoneInfo(timezone))
+    return {
+        "kind": kind,
+        "severity": severity,
+        "categories": categories,
+        "school": school.name,
+        "school_id": school.id,
+        "platform": PLATFORM_NAMES.get(item.platform, item.platform),
+        "item": {"id": item.id, "kind": item.kind, "text": excerpt(item.text),
+                 "author_name": item.author_name, "author_handle": item.author_handle,
+                 "permalink": item.permalink, "external_id": item.external_id},
+        "when": {"utc": item.created_at.astimezone(UTC).isoformat(),
+                 "local": f"{local:%a %d %b %Y %H:%M} ({local.tzname()})",
+                 "timezone": timezone},
+        "ref": dedupe,
+    }
+
+
+def _incident_part(config: Config, session: Session | None,
+                   incident: models.Incident | None) -> dict[str, Any] | None:
+    if incident is None:
+        return None
+    part: dict[str, Any] = {
+        "id": incident.id, "item_count": incident.item_count,
+        "categories": rules.by_severity(incident.categories),
+        "campaign": (incident.key or "").startswith(CAMPAIGN_PREFIX),
+        "url": None, "ack_url": None,
+        "ack_command": f"hallmonitor incidents ack {incident.id}",
+    }
+    if config.web.enabled:
+        part["url"] = links.incident_url(config, incident.id)
+        if session is not None:
+            part["ack_url"] = links.ack_url(config, session, incident.id)
+    return part
+
+
+def supported_actions(session: Session | None, item: models.Item) -> tuple[str, ...]:
+    """The moderation actions the item's source connector declares for this kind of item; none
+    when it declares nothing (an alert must never offer what the platform cannot do)."""
+    from connectors import connector_class
+
+    source = session.get(models.Source, item.source_id) if session is not None else None
+    try:
+        connector = connector_class(source.platform if source is not None else item.platform)
+    except Exception:  # an unknown platform offers nothing; the alert must still go out
+        return ()
+    declared = getattr(connector, "supported_actions", None)
+    if declared is None:
+        return ()
+    return tuple(a for a in declared(item.kind) if a in ACTION_LABELS)
+
+
+def _actions(config: Config, session: Session | None, item: models.Item,
+             categories: list[str], incident: models.Incident | None) -> list[dict[str, Any]]:
+    if not any(c in rules.MODERATE for c in categories):
+        return []
+    page = None
+    if config.web.enabled and incident is not None:
+        page = links.incident_url(config, incident.id) + f"#item-{item.id}"
+    return [{"action": action, "label": ACTION_LABELS[action], "url": page,
+             "command": f"hallmonitor action {action} {item.id}"}
+            for action in supported_actions(session, item)]
+
+
+def _leading_item(session: Session | None, incident: models.Incident) -> models.Item | None:
+    """The comment a reminder repeats: the incident's first urgent one, else its first."""
+    if session is None:
+        return None
+    rows = list(session.execute(
+        select(models.Item, models.Verdict.severity)
+        .join(models.IncidentItem, models.IncidentItem.item_id == models.Item.id)
+        .outerjoin(models.Verdict, models.Verdict.item_id == models.Item.id)
+        .where(models.IncidentItem.incident_id == incident.id)
+        .order_by(models.Item.created_at, models.Item.id)))
+    urgent = [item for item, severity in rows if severity == "urgent"]
+    return (urgent or [item for item, _ in rows] or [None])[0]
+
+
+# The parts composed for an alert, by its key, until the alert is flushed: an alert written
+# without `details` gets them then, so what the outbox holds is what was composed.
+_PENDING = "hallmonitor.alert_details"
+
+
+def _remember(session: Session | None, dedupe: str, details: dict[str, Any]) -> None:
+    if session is not None:
+        session.info.setdefault(_PENDING, {})[dedupe] = details
+
+
+@event.listens_for(Session, "before_flush")
+def _attach_details(session: Session, _context: Any, _instances: Any) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+    for row in session.new:
+        if isinstance(row, models.Alert) and row.dedupe_key in pending:
+            details = pending.pop(row.dedupe_key)
+            if row.details is None:
+                row.details = details
+
+
+# --- rendering: plain text and markdown ---------------------------------------------------------
+
+def who_wrote(item: Mapping[str, Any]) -> str:
+    name = item.get("author_name") or ""
+    handle = item.get("author_handle") or ""
+    who = name or (f"@{handle}" if handle else "unknown author")
+    if name and handle and handle != name:
+        who += f" (@{handle})"
+    return who
+
+
+def no_link(details: Mapping[str, Any]) -> str:
+    return f"(no link: {details['platform']} id {details['item']['external_id']})"
+
+
+def render_text(details: Mapping[str, Any], roles: Iterable[str] = ()) -> str:
+    """The alert as plain text, one fact per line: the email's text part, and every channel
+    that shows text."""
+    lines = []
+    if roles:
+        lines.append(f"For: {role_names(roles)}")
+    item, when = details.get("item"), details.get("when")
+    if item:
+        lines.append(f"What: \"{item['text'] or '(no text)'}\"")
+        lines.append(f"Who: {who_wrote(item)} — {item['kind']} on {details['platform']}")
+    if when:
+        lines.append(f"When: {when['local']}")
+    if item:
+        lines.append(f"Where: {item.get('permalink') or no_link(details)}")
+    lines.append("Why it was flagged:")
+    for reason in details.get("reasons") or ():
+        lines.append(f"  - {reason['label']} (score {reason['score']:.2f}): "
+                     f"{'; '.join(reason['why'])}")
+    lines.extend(details.get("notes") or ())
+    lines.append("What to do next:")
+    lines.extend(f"  {n}. {step}" for n, step in enumerate(details.get("advice") or (), 1))
+    actions = details.get("actions") or ()
+    if actions:
+        lines.append("Actions:")
+        for action in actions:
+            lines.append(f"  - {action['label']}: {action['url']}" if action["url"]
+                         else f"  - {action['command']}")
+    incident = details.get("incident")
+    if incident:
+        if incident["url"]:
+            lines.append(f"Incident #{incident['id']}: {incident['url']}")
+        if incident["ack_url"]:
+            lines.append(f"{ACK_LABEL}: {incident['ack_url']}")
+        else:
+            lines.append(f"To acknowledge: {incident['ack_command']}")
+    lines.append(f"Ref: {details['ref']}")
+    return "\n".join(lines)
+
+
+# Characters that make markdown (a link, an image, a tag, emphasis, code, a heading); CommonMark
+# lets any ASCII punctuation be backslash-escaped, so escaping them shows them as written. "://"
+# and "www." are escaped too, so an address in a name is not turned into a link.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
+_MD_AUTOLINK = re.compile(r"(?i)(://|\bwww\.)")
+
+
+def md_escape(text: str) -> str:
+    """Text from the platform (or quoting it) made inert in markdown, on one line."""
+    flat = _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    return _MD_AUTOLINK.sub(lambda m: m.group(1).replace(":", "\\:").replace(".", "\\."),
+                            flat)
+
+
+def md_quote(text: str) -> str:
+    """Comment text as a fenced code block: shown exactly as written, inert in every markdown
+    renderer (no links, images or HTML), whatever backticks it holds."""
+    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def md_link(text: str, url: str | None) -> str:
+    return f"[{md_escape(text)}](<{url}>)" if is_web_link(url) else md_escape(text)
+
+
+def render_markdown(details: Mapping[str, Any], roles: Iterable[str] = ()) -> str:
+    """The alert as markdown for chat channels (Teams, Slack, Discord, ntfy with markdown,
+    Telegram), with the comment in an inert code block and every platform value escaped."""
+    out: list[str] = []
+    if roles:
+        out.append(f"**For:** {md_escape(role_names(roles))}")
+    item, when = details.get("item"), details.get("when")
+    if item:
+        out.append("**What was seen:**")
+        out.append(md_quote(item["text"] or "(no text)"))
+        out.append(f"**Who:** {md_escape(who_wrote(item))} — {md_escape(item['kind'])} on "
+                   f"{md_escape(details['platform'])}")
+    if when:
+        out.append(f"**When:** {when['local']}")
+    if item:
+        permalink = item.get("permalink") or ""
+        where = (md_link(f"Open the {item['kind']} on {details['platform']}", permalink)
+                 if is_web_link(permalink) else md_escape(permalink or no_link(details)))
+        out.append(f"**Where:** {where}")
+    out.append("**Why it was flagged:**")
+    out.append("\n".join(f"- {r['label']} (score {r['score']:.2f}): "
+                         f"{md_escape('; '.join(r['why']))}"
+                         for r in details.get("reasons") or ()) or "-")
+    for note in details.get("notes") or ():
+        out.append(f"**{md_escape(note.split(':', 1)[0])}:** {md_escape(note.split(':', 1)[-1])}"
+                   if ":" in note else md_escape(note))
+    out.append("**What to do next:**")
+    out.append("\n".join(f"{n}. {step}"
+                         for n, step in enumerate(details.get("advice") or (), 1)))
+    actions = details.get("actions") or ()
+    if actions:
+        out.append("**Actions:** " + " · ".join(
+            md_link(a["label"], a["url"]) if a["url"] else f"`{a['command']}`" for a in actions))
+    incident = details.get("incident")
+    if incident:
+        if incident["url"]:
+            out.append(f"**Incident #{incident['id']}:** "
+                       f"{md_link('Open it in the console', incident['url'])}")
+        if incident["ack_url"]:
+            out.append(md_link(ACK_LABEL, incident["ack_url"]))
+        else:
+            out.append(f"**To acknowledge:** `{incident['ack_command']}`")
+    out.append(f"Ref: `{details['ref']}`")
+    return "\n\n".join(out)

@@ -62,7 +62,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import alerts, backoff, models, secrets
+from monitor import alerts, backoff, email_html, message, models, secrets
 from monitor.config import Config
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,10 @@ _MESSAGE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("messag
                                                                          default=None)
 _CAPTURE: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("capture",
                                                                            default=None)
+# The plain text an HTML email's text part must be: Apprise would otherwise make that part by
+# converting the HTML, which joins lines, drops blank lines and loses every link's address.
+_TEXT_PART: contextvars.ContextVar[str | None] = contextvars.ContextVar("text_part",
+                                                                       default=None)
 _hooks_lock = threading.Lock()
 
 
@@ -137,7 +141,8 @@ _capture_filter = _CaptureReasons()
 
 def _install_hooks() -> None:
     """Apprise's logger records DEBUG for our captures (the filter keeps the rest as configured),
-    and its email plugin uses our Message-ID. Apprise gives an email a random Message-ID after any
+    and its email plugin uses our Message-ID and our plain text for an HTML email's text part
+    (Apprise has no way to pass both parts). Apprise gives an email a random Message-ID after any
     headers asked for in the URL, so a `+Message-ID` header would make two of them."""
     apprise_log = logging.getLogger("apprise")
     with _hooks_lock:
@@ -154,25 +159,83 @@ def _install_hooks() -> None:
                 return _MESSAGE_ID.get() or original(*args, **kwargs)
             make_msgid.stable = True  # type: ignore[attr-defined]
             email_base.make_msgid = make_msgid
+        convert = email_base.convert_between
+        if not getattr(convert, "stable", False):
+            def convert_between(from_format, to_format, content):
+                text = _TEXT_PART.get()
+                if text is not None and (from_format, to_format) == (
+                        apprise.NotifyFormat.HTML, apprise.NotifyFormat.TEXT):
+                    return text
+                return convert(from_format, to_format, content)
+            convert_between.stable = True  # type: ignore[attr-defined]
+            email_base.convert_between = convert_between
+
+
+class Body(str):
+    """A message's plain text, carrying its markdown and HTML renderings when the alert's parts
+    were kept: `send_apprise` gives each channel the one it shows best, and any other sender
+    uses it as the text it is."""
+
+    markdown: str | None
+    html: str | None
+
+    def __new__(cls, text: str, markdown: str | None = None, html: str | None = None) -> Body:
+        body = super().__new__(cls, text)
+        body.markdown, body.html = markdown, html
+        return body
+
+
+# Generic webhooks hand the body to a program, not a person: they get the plain text.
+_PLAIN_SERVICES = ("NotifyJSON", "NotifyXML", "NotifyForm")
+
+
+def body_format_for(service: object) -> apprise.NotifyFormat:
+    """The format a service is given: HTML for email, markdown where the service renders it
+    (Teams, Slack, Discord, Telegram, Matrix; ntfy and webhooks when the URL asks for it with
+    `?format=markdown`), plain text for everything else (the terminal, generic webhooks)."""
+    from apprise.decorators.base import CustomNotifyPlugin
+    from apprise.plugins.email.base import NotifyEmail
+
+    if isinstance(service, NotifyEmail):
+        return apprise.NotifyFormat.HTML
+    declared = getattr(service, "notify_format", apprise.NotifyFormat.TEXT)
+    formats = tuple(declared) if isinstance(declared, tuple | list) else (declared,)
+    resolve = getattr(service, "resolve_format", None)
+    preferred = resolve(None) if resolve is not None else formats[0]
+    if preferred == apprise.NotifyFormat.MARKDOWN:
+        return apprise.NotifyFormat.MARKDOWN
+    if (apprise.NotifyFormat.MARKDOWN in formats and not isinstance(service, CustomNotifyPlugin)
+            and type(service).__name__ not in _PLAIN_SERVICES):
+        return apprise.NotifyFormat.MARKDOWN
+    return apprise.NotifyFormat.TEXT
 
 
 def send_apprise(url: str, title: str, body: str, *, message_id: str | None = None) -> SendResult:
     """Send one message to one Apprise URL and say how it went, without raising.
 
-    The body is plain text (comments are untrusted): Apprise escapes it for services that show
-    HTML and keeps its line breaks."""
+    The body goes in the service's own format (see `body_format_for`) when it carries one (a
+    `Body`), else as plain text: Apprise escapes text for services that show HTML and keeps its
+    line breaks. An HTML email's text part is the message's own plain text, line for line."""
     _install_hooks()
     target = apprise.Apprise()
     if not target.add(url):
         return SendResult(False, "not a valid notification URL", permanent=True)
+    chosen = body_format_for(target[0])
+    content, body_format = str(body), apprise.NotifyFormat.TEXT
+    if chosen == apprise.NotifyFormat.HTML and getattr(body, "html", None):
+        content, body_format = body.html, chosen
+    elif chosen == apprise.NotifyFormat.MARKDOWN and getattr(body, "markdown", None):
+        content, body_format = body.markdown, chosen
     captured: list[str] = []
     id_token = _MESSAGE_ID.set(message_id)
     capture_token = _CAPTURE.set(captured)
+    text_token = _TEXT_PART.set(str(body) if body_format == apprise.NotifyFormat.HTML else None)
     try:
-        result = target.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+        result = target.notify(body=content, title=title, body_format=body_format)
     except Exception as exc:  # a plugin bug must not take the delivery job down
         return SendResult(False, f"{type(exc).__name__}: {one_line(str(exc))}")
     finally:
+        _TEXT_PART.reset(text_token)
         _CAPTURE.reset(capture_token)
         _MESSAGE_ID.reset(id_token)
     if result:
@@ -483,26 +546,68 @@ def is_it_notice(alert: models.Alert) -> bool:
     return alert.kind not in alerts.ABOUT_ITEMS
 
 
-def compose_message(config: Config, rows: list[models.Delivery]) -> tuple[str, str]:
-    """Title and body for these deliveries to one destination, marked as a possible repeat when
-    an earlier send's outcome is unknown, and as meant for IT when it goes to someone else."""
+def compose_message(config: Config, rows: list[models.Delivery]) -> tuple[str, Body]:
+    """Title and body for these deliveries to one destination: the body's plain text with its
+    markdown and HTML renderings (for alerts whose parts were kept), naming whom it is for;
+    marked as a possible repeat when an earlier send's outcome is unknown, and as meant for IT
+    when it goes to someone else."""
+    roles = list(dict.fromkeys(role for row in rows for role in row.roles))
     if len(rows) == 1:
-        alert = rows[0].alert
-        title, body = alert.title, alert.body
-        if is_it_notice(alert) and "it" not in rows[0].roles:
-            title = f"[For IT] {title}"
-            body = ("This notice is for the school's IT contact: their own channel is not "
-                    "working, so it is sent here. Please pass it on.\n\n" + body)
+        title, body = _single(rows[0], roles)
     else:
-        school = config.school_name(rows[0].alert.school_id)
-        title = f"[DIGEST] {len(rows)} comments to look at — {school}"
-        parts = [f"{n}. {row.alert.title}\n{row.alert.body}" for n, row in enumerate(rows, 1)]
-        body = ("\n\n" + "-" * 40 + "\n\n").join(parts)
+        title, body = _digest(config, rows, roles)
     if any(row.possible_repeat for row in rows):
         title = f"{title} {REPEAT_MARK}"
-        body = (f"{REPEAT_MARK} An earlier send of this message may have arrived already: its "
-                f"outcome was not known, so it is sent again.\n\n{body}")
+        notice = (f"{REPEAT_MARK} An earlier send of this message may have arrived already: its "
+                  "outcome was not known, so it is sent again.")
+        body = Body(f"{notice}\n\n{body}",
+                    f"{message.md_escape(notice)}\n\n{body.markdown}" if body.markdown else None,
+                    _with_preface(body.html, email_html.e(notice)))
     return title, body
+
+
+def _single(row: models.Delivery, roles: list[str]) -> tuple[str, Body]:
+    alert = row.alert
+    if alert.details and not is_it_notice(alert):
+        details = alert.details
+        return alert.title, Body(message.render_text(details, roles),
+                                 message.render_markdown(details, roles),
+                                 email_html.render(alert.title, details, roles))
+    title, body = alert.title, alert.body
+    if is_it_notice(alert) and "it" not in row.roles:
+        title = f"[For IT] {title}"
+        body = ("This notice is for the school's IT contact: their own channel is not "
+                "working, so it is sent here. Please pass it on.\n\n" + body)
+    return title, Body(body)
+
+
+def _digest(config: Config, rows: list[models.Delivery], roles: list[str]) -> tuple[str, Body]:
+    """Normal and low alerts due together for one destination, as one message."""
+    school = config.school_name(rows[0].alert.school_id)
+    title = f"[DIGEST] {len(rows)} comments to look at - {school}"
+    alerts = [row.alert for row in rows]
+    texts = [f"{n}. {a.title}\n{message.render_text(a.details) if a.details else a.body}"
+             for n, a in enumerate(alerts, 1)]
+    lead = f"For: {message.role_names(roles)}\n\n" if roles else ""
+    text = lead + ("\n\n" + "-" * 40 + "\n\n").join(texts)
+    if not any(a.details for a in alerts):
+        return title, Body(text)
+    sections = [f"**{n}\\. {message.md_escape(a.title)}**\n\n"
+                + (message.render_markdown(a.details) if a.details else message.md_quote(a.body))
+                for n, a in enumerate(alerts, 1)]
+    md_lead = f"**For:** {message.md_escape(message.role_names(roles))}\n\n" if roles else ""
+    markdown = md_lead + "\n\n---\n\n".join(sections)
+    html = email_html.render_digest(
+        title, [(a.title, a.severity, a.details, a.body) for a in alerts], roles)
+    return title, Body(text, markdown, html)
+
+
+def _with_preface(html: str | None, line: str) -> str | None:
+    """The HTML email with a line (already HTML) before its first card."""
+    if html is None:
+        return None
+    marker = '<td align="center" style="padding:12px 8px;">'
+    return html.replace(marker, marker + email_html.notice(line), 1)
 
 
 # --- recording outcomes -------------------------------------------------------------------------

@@ -40,13 +40,14 @@ def test_an_urgent_alert_arrives_by_email_with_what_where_why_and_next(tmp_path,
     assert stats.sent == 1
     [message] = smtp_inbox.messages
     assert message["To"] == "dsl@school.example"
-    assert message["Subject"].startswith("[URGENT] Threat")
-    assert "on Facebook" in message["Subject"]
+    assert message["Subject"] == "[URGENT] Threat - Oakfield Primary School - Facebook"
     body = smtp_inbox.text(message)
+    lines = body.splitlines()
+    assert lines[0] == "For: designated safeguarding lead"
     assert THREAT in body
     assert "Where: https://www.facebook.com/" in body
-    assert "Why it was flagged:" in body and "threat" in body
-    assert "Next: " in body
+    assert "Why it was flagged:" in lines and "  - Threat (score " in body
+    assert "What to do next:" in lines and "  1. If anyone is in danger now, call 999." in lines
     assert "Ref: item:" in body
 
 
