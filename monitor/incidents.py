@@ -231,21 +231,20 @@ def trail(session: Session, incident_id: int) -> list[models.Action]:
         .order_by(models.Action.created_at, models.Action.id)))
 
 
-# Tokens the classifier uses internally that mean nothing to a reader.
-INTERNAL_MARKS = ("harmlessphrase",)
-
-
-def readable_reasons(reasons: Mapping[str, Iterable[object]] | None) -> dict[str, list[str]]:
-    """A verdict's reasons by category, each once, without the classifier's internal marks."""
+def readable_reasons(reasons: Mapping[str, Iterable[object]] | None,
+                     scores: Mapping[str, float] | None = None) -> dict[str, list[str]]:
+    """A verdict's reasons by category as the alerts show them (`rules.readable_reasons`): no
+    internal tokens, no phrases of stop words, each once. Given the scores, a category with
+    nothing readable left says it was the model's judgement and its score; without them it is
+    left out, for the caller to say so."""
     shown: dict[str, list[str]] = {}
     for category, why in (reasons or {}).items():
-        kept = [str(r).strip() for r in why or ()]
-        kept = [r for r in dict.fromkeys(kept) if r and not any(m in r.lower()
-                                                                for m in INTERNAL_MARKS)]
-        if kept:
-            shown[category] = kept
+        score = float((scores or {}).get(category, 0.0))
+        kept = rules.readable_reasons([str(r) for r in why or ()], score)
+        if scores is None and kept == rules.readable_reasons((), score):
+            continue
+        shown[category] = kept
     return shown
-
 
 
 # --- escalation ---------------------------------------------------------------------------------

@@ -183,6 +183,7 @@ def _describe(session: Session, incident: models.Incident, school_name: str | No
 
 def _item_lines(item: models.Item, actions: list[models.Action], tz: str) -> list[str]:
     from monitor import incidents as incidents_module
+    from monitor import rules
 
     who = _clean(item.author_name or item.author_handle or "unknown author")
     if item.author_handle and item.author_handle != item.author_name:
@@ -197,11 +198,10 @@ def _item_lines(item: models.Item, actions: list[models.Action], tz: str) -> lis
         "    Categories:  " + (", ".join(f"{c} ({float(scores.get(c, 0.0)):.2f})"
                                         for c in categories) or "-"),
     ]
-    reasons = incidents_module.readable_reasons(verdict.reasons if verdict else None)
+    reasons = incidents_module.readable_reasons(verdict.reasons if verdict else None, scores)
     for category in categories:
-        why = reasons.get(category)
-        lines.append(f"    Why {category.replace('_', ' ')}: "
-                     f"{_clean('; '.join(why)) if why else 'the model score'}")
+        why = reasons.get(category) or rules.readable_reasons((), float(scores.get(category, 0)))
+        lines.append(f"    Why {category.replace('_', ' ')}: {_clean('; '.join(why))}")
     lines.append("    Actions:     " + ("none" if not actions else ""))
     lines += [f"      {_action_line(action, tz)}" for action in actions]
     return lines

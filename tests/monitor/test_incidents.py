@@ -272,3 +272,13 @@ def test_harm_of_picks_the_most_severe_harm():
     assert incidents.harm_of(["disparaging", "safeguarding"]) == "safeguarding"
     assert incidents.harm_of(["hateful"]) == "hostility"
     assert incidents.harm_of(["question", "spam"]) is None
+
+
+def test_reasons_are_shown_in_readable_words_only():
+    reasons = {"abusive": ['"harmlessphrase" (model)', '"of the" (model)', '"idiot" (model)',
+                           'insult "useless idiot"'],
+               "hateful": ['"to the" (model)']}
+    assert incidents.readable_reasons(reasons) == {
+        "abusive": ['insult "useless idiot"', 'wording such as "idiot"']}
+    assert incidents.readable_reasons(reasons, {"abusive": 0.9, "hateful": 0.71})["hateful"] == [
+        "the model's judgement (score 0.71)"]
