@@ -350,7 +350,8 @@ def test_the_incident_page_shows_the_thread_and_the_authors_other_flagged_items(
 def test_a_paused_source_shows_its_reason_and_can_be_resumed(staff, world):
     with world.sessions.begin() as session:
         source = session.scalars(select(models.Source)
-                                 .where(models.Source.school_id == "oakfield")).one()
+                                 .where(models.Source.school_id == "oakfield")
+                                 .order_by(models.Source.id)).first()
         source.paused_reason = "AuthError: the Page access token has expired"
         source.paused_at = datetime.now(UTC)
         source.failure_count = 4
