@@ -32,6 +32,7 @@ from flask import (
 )
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from sqlalchemy.orm import Session
 
 from monitor import incidents, links, models, secrets
 from monitor.web.access import viewer_or_none
@@ -193,6 +194,15 @@ def _read_link(purpose: str, token: str, ttl: float) -> links.Link:
     return links.read_token(current_app.secret_key, purpose, token, ttl)
 
 
+def _spend(session: Session, link: links.Link) -> None:
+    """Spend the link in the transaction of what it does, after that has been written: on
+    SQLite a savepoint opened before any write releases as a commit of its own, which would
+    spend the link even when what it does is then rolled back. A link spent already raises
+    LinkError, and the whole transaction is rolled back."""
+    session.flush()
+    links.spend(session, link, now())
+
+
 def _refused(error: links.LinkError | str, code: int = 400, *, what: str) -> tuple[str, int]:
     return render_template("error.html", code=code, title=f"This {what} link cannot be used",
                            text=f"{str(error).capitalize()}.", link_refused=what), code
@@ -217,11 +227,11 @@ def sign_in_by_link(token: str) -> tuple[str, int] | Response:
     try:
         with db_begin() as session:
             link = _read_link(links.SIGN_IN, token, hm_config().web.sign_in_link_ttl)
-            links.spend(session, link, now())
             user = session.get(models.StaffUser, link.subject)
             if user is None or user.disabled:
                 raise links.LinkError("this account cannot sign in")
             user.last_sign_in_at = now()
+            _spend(session, link)
     except links.LinkError as error:
         return _refused(error, what="sign-in")
     remember_sign_in(user)
@@ -281,12 +291,12 @@ def ack(token: str) -> str | tuple[str, int]:
     try:
         with db_begin() as session:
             link = _read_link(links.ACKNOWLEDGE, token, hm_config().web.ack_link_ttl)
-            links.spend(session, link, now())
             incident = session.get(models.Incident, link.subject)
             if incident is None:
                 raise links.LinkError("this incident no longer exists")
             incidents.record_acknowledgement(session, incident, _ack_actor(incident), now(),
-                                             via="alert link")
+                                             via=incidents.VIA_ALERT_LINK)
+            _spend(session, link)
             summary = _incident_summary(incident)
     except links.LinkError as error:
         return _refused(error, what="acknowledge")
