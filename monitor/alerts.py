@@ -222,10 +222,12 @@ def route_item(session: Session, config: Config, school: School, item: models.It
             if kind is None:
                 return None
     repeat = _earlier_flags(item, history)
-    title, body = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe)
+    composed = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe)
+    title, body = composed
     alert = models.Alert(dedupe_key=dedupe, school_id=school.id, kind=kind, severity=severity,
                          item_id=item.id, incident_id=incident.id if incident else None,
-                         categories=categories, title=title, body=body, created_at=now)
+                         categories=categories, title=title, body=body,
+                         details=composed.details, created_at=now)
     session.add(alert)
     session.flush()
     first_try = rules.send_at(config, school, severity, now)

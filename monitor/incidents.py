@@ -312,12 +312,13 @@ def _escalate(session: Session, config: Config, incident: models.Incident, step:
     if school is None:  # removed from the config since
         return False
     minutes = int((now - first.created_at).total_seconds() // 60)
-    title, body = message.compose_escalation(config, school, incident,
-                                             _reasons_of(session, incident), minutes, key)
+    composed = message.compose_escalation(config, school, incident,
+                                          _reasons_of(session, incident), minutes, key)
+    title, body = composed
     alert = models.Alert(dedupe_key=key, school_id=incident.school_id, kind="escalation",
                          severity="urgent", incident_id=incident.id,
                          categories=list(incident.categories), title=title, body=body,
-                         created_at=now)
+                         details=composed.details, created_at=now)
     session.add(alert)
     session.flush()
     for target in rules.destinations(school, ESCALATE_TO):

@@ -180,6 +180,7 @@ def test_one_authors_hostility_on_three_threads_within_a_day_is_one_campaign(tmp
         "[hateful] on the second post", "[abusive] on the third post", "[threat] and a threat"])
     [second] = [a for a in told if about[a.id] == "[hateful] on the second post"]
     assert second.incident_id == campaign.id and second.kind == "item"
+    assert second.details["incident"]["campaign"] is True and "campaign" in second.body.lower()
 
 
 def test_a_lone_authors_thread_incident_becomes_the_campaign_keeping_its_trail(tmp_path,
