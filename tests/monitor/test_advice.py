@@ -67,8 +67,17 @@ def alerted(tmp_path, monkeypatch, database):
 
 
 def next_step(body: str) -> str:
-    [line] = [line for line in body.splitlines() if line.startswith("Next: ")]
-    return line
+    """The numbered steps under "What to do next:", as one paragraph."""
+    lines = body.splitlines()
+    start = lines.index("What to do next:") + 1
+    steps = []
+    for line in lines[start:]:
+        number, _, step = line.strip().partition(". ")
+        if not number.isdigit():
+            break
+        steps.append(step)
+    assert steps
+    return " ".join(steps)
 
 
 def test_an_allegation_about_staff_follows_the_allegations_procedure(alerted):
@@ -122,10 +131,11 @@ def test_the_staff_allegation_is_recognised_wherever_it_sits_in_a_safeguarding_r
 
 
 def test_the_words_only_count_as_a_safeguarding_reason():
-    advice = rules.advice_for(["safeguarding", "disparaging"],
-                              {"disparaging": ["allegation about staff"],
-                               "safeguarding": ['disclosure "hits me"']})
-    assert advice == rules.ADVICE["safeguarding"]
+    steps = rules.advice_steps(["safeguarding", "disparaging"],
+                               {"disparaging": ["allegation about staff"],
+                                "safeguarding": ['disclosure "hits me"']})
+    assert steps[0] == rules.ADVICE_STEPS["safeguarding"][0]
+    assert "allegations procedure" not in " ".join(steps)
 
 
 def test_the_classifier_names_a_staff_allegation_in_the_words_the_advice_looks_for():

@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from html.parser import HTMLParser
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -303,14 +304,30 @@ def test_comment_markup_reaches_the_email_only_as_text(tmp_path, mail):
                                     texts=(comment,))
     assert notify.deliver_due(config, sessions, "test").sent == 1
     [message] = mail.messages
-    for part in message.walk():
-        if part.get_content_type() == "text/html":
-            html = part.get_content()
-            assert "<img" not in html and "<a " not in html
-            assert "&lt;img" in html
+    [html] = [part.get_content() for part in message.walk()
+              if part.get_content_type() == "text/html"]
+    tags = Tags()
+    tags.feed(html)
+    assert "img" not in tags.names  # the comment's image tag is shown, not loaded
+    assert not any("evil.example" in (dict(attrs).get("href") or "") for attrs in tags.links)
+    assert "&lt;img" in html and "&lt;a href=" in html
     text = mail.text(message)
     assert comment in text  # the reader sees what was written, as text
     assert "Why it was flagged:" in text.splitlines()  # line breaks kept
+
+
+class Tags(HTMLParser):
+    """The tags of an HTML document, and the attributes of its links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.links: list[list[tuple[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.names.add(tag)
+        if tag == "a":
+            self.links.append(attrs)
 
 
 # --- outages --------------------------------------------------------------------------------------
