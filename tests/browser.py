@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.support.ui import WebDriverWait
 
 REPO = Path(__file__).resolve().parents[1]
 # The widths the console is read at: a phone (an alert opened at 7 a.m.) and a desktop.
@@ -55,10 +56,15 @@ def screenshots_dir() -> Path:
 def use_width(driver, width: str) -> None:
     """Show pages as a phone ("phone": 390x844, touch, mobile viewport rules) or a desktop
     ("desktop": 1280x900) would; exact CSS pixels, whatever the headless window's frame."""
-    w, h = WIDTHS[width]
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": width == "phone"})
+    driver.hallmonitor_width = width
+    _emulate(driver, width, WIDTHS[width][1])
     driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": width == "phone"})
+
+
+def _emulate(driver, width: str, height: int) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": WIDTHS[width][0], "height": height, "deviceScaleFactor": 1,
+        "mobile": width == "phone"})
 
 
 def screenshot(driver, name: str, full_page: bool = True) -> Path:
@@ -67,8 +73,22 @@ def screenshot(driver, name: str, full_page: bool = True) -> Path:
     whole page, not only what fits on the screen."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "page"
     path = screenshots_dir() / f"{safe}.png"
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": full_page})
+    width = getattr(driver, "hallmonitor_width", "desktop")
+    screen_height = WIDTHS[width][1]
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+    # A screen as tall as the page, rather than Chromium's capture beyond the viewport, which
+    # fails now and then on a page that has just loaded.
+    height = screen_height
+    if full_page:
+        height = max(screen_height, min(16000, driver.execute_script(
+            "return document.documentElement.scrollHeight")))
+        _emulate(driver, width, height)
+    try:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    finally:
+        if height != screen_height:
+            _emulate(driver, width, screen_height)
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
 

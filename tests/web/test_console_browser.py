@@ -1,25 +1,184 @@
 """The staff console in a real browser: headless Chromium against the console served on a local
-port."""
+port from a real SQLite database, acting on a local fake of Facebook's Graph API. Each test
+leaves screenshots at phone and desktop widths in test-screenshots/ (or $HALLMONITOR_SCREENSHOTS)
+for a person to look at."""
 
 from __future__ import annotations
 
 import struct
 
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from monitor import links, models
 from tests.browser import WIDTHS, screenshot, scrolls_sideways, use_width
+from tests.web.conftest import HOSTILE_MARKUP, PASSWORD, World
 
 
 def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def at_both_widths(driver, url: str, name: str) -> None:
+    """Open `url` as a phone and as a desktop would, screenshot each, and check that a phone
+    reader never has to scroll sideways."""
+    for width in ("phone", "desktop"):
+        use_width(driver, width)
+        driver.get(url)
+        shot = screenshot(driver, f"console-{name}-{width}")
+        assert png_size(shot.read_bytes())[0] == WIDTHS[width][0]
+        if width == "phone":
+            assert not scrolls_sideways(driver), f"{name} is wider than a phone's screen"
+
+
+def submit(driver, button) -> None:
+    """Press a form's button and wait for the page it leads to."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+
+def flash(driver) -> str:
+    return driver.find_element(By.CSS_SELECTOR, ".flash").text
+
+
+def sign_in(driver, console: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in from the keyboard alone, as a screen-reader or keyboard user would."""
+    driver.get(console + "/sign-in")
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("id") == "password"
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.switch_to.active_element.send_keys(password + Keys.ENTER)
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+
+def item_button(driver, item_id: int, text: str):
+    return driver.find_element(
+        By.XPATH, f"//article[@id='item-{item_id}']//button[normalize-space()='{text}']")
+
+
 def test_the_browser_shows_a_local_page_at_phone_and_desktop_widths(chromium, local_server):
     page = (b"<!doctype html><meta name=viewport content='width=device-width'>"
             b"<title>Queue</title><h1>Open incidents</h1>")
     server = local_server(routes={("GET", "/"): (200, {"Content-Type": "text/html"}, page)})
-    for width in ("phone", "desktop"):
-        use_width(chromium, width)
-        chromium.get(server.url + "/")
-        assert chromium.find_element("css selector", "h1").text == "Open incidents"
-        assert not scrolls_sideways(chromium)
-        shot = screenshot(chromium, f"browser-check-{width}")
-        assert png_size(shot.read_bytes())[0] == WIDTHS[width][0]
+    at_both_widths(chromium, server.url + "/", "browser-check")
+    assert chromium.find_element(By.CSS_SELECTOR, "h1").text == "Open incidents"
+
+
+def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem(
+        chromium, console: str, world: World):
+    pile_on = world.incidents["pile_on"]
+    chromium.get(console + f"/incidents/{pile_on}")
+    assert "/sign-in" in chromium.current_url  # nobody sees an incident without signing in
+    at_both_widths(chromium, console + "/sign-in", "sign-in")
+
+    sign_in(chromium, console, world.email("dsl"))
+    assert chromium.find_element(By.TAG_NAME, "h1").text == "Incidents"
+    assert world.name("dsl") in chromium.find_element(By.CSS_SELECTOR, ".who").text
+    rows = [a.get_attribute("href").rsplit("/", 1)[-1] for a in chromium.find_elements(
+        By.CSS_SELECTOR, "table.queue tbody th a")]
+    oakfield = [world.incidents[name] for name in ("disclosure", "threat", "pile_on")]
+    # Urgent first (the disclosure and the threat), then the high one; never Riverside's.
+    assert sorted(map(int, rows[:2])) == sorted(oakfield[:2]) and rows[2:] == [str(pile_on)]
+    at_both_widths(chromium, console + "/", "queue")
+
+    chromium.find_element(By.CSS_SELECTOR, f"a[href='/incidents/{pile_on}']").click()
+    assert chromium.find_element(By.TAG_NAME, "h1").text.startswith(f"Incident #{pile_on}")
+    texts = [e.text for e in chromium.find_elements(By.CSS_SELECTOR, "article.item")]
+    assert any("you are all useless, the whole staff" in t for t in texts)
+    # A commenter's markup is shown as the text it is, never run or rendered.
+    assert any(HOSTILE_MARKUP in t for t in texts)
+    assert "owned" not in chromium.title
+    assert not chromium.find_elements(By.CSS_SELECTOR, "article.item img")
+
+    submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Acknowledge']"))
+    assert "acknowledged" in flash(chromium)
+    incident = world.incident("pile_on")
+    assert incident.status == "acknowledged"
+    assert incident.acknowledged_by == world.email("dsl")
+
+    first, second = world.items["pile_on_0"], world.items["pile_on_1"]
+    submit(chromium, item_button(chromium, first, "Hide"))
+    assert "done" in flash(chromium).lower()
+    assert world.graph.hidden == ["822001_9003"]  # Facebook was asked to hide that comment
+    [hide] = world.actions(action="hide")
+    assert (hide.ok, hide.item_id, hide.actor) == (True, first, world.email("dsl"))
+
+    submit(chromium, item_button(chromium, second, "Not a problem"))
+    [correction] = world.feedback("pile_on_1")
+    assert correction.not_a_problem and correction.corrected_by == world.email("dsl")
+    assert world.graph.hidden == ["822001_9003"]  # feedback touches nothing on Facebook
+
+    at_both_widths(chromium, console + f"/incidents/{pile_on}", "incident")
+
+
+def test_a_dsl_resolves_with_an_outcome_and_reopens(chromium, console: str, world: World):
+    threat = world.incidents["threat"]
+    sign_in(chromium, console, world.email("dsl"))
+    chromium.get(console + f"/incidents/{threat}")
+    Select(chromium.find_element(By.ID, "outcome")).select_by_value("reported_to_police")
+    submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Resolve']"))
+    incident = world.incident("threat")
+    assert (incident.status, incident.outcome) == ("resolved", "reported_to_police")
+    assert incident.resolved_by == world.email("dsl")
+
+    submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Reopen']"))
+    incident = world.incident("threat")
+    assert incident.status != "resolved" and incident.outcome is None
+    assert [a.action for a in world.actions(incident_id=threat)][-2:] == ["resolve", "reopen"]
+
+
+def test_an_alert_link_shows_a_confirmation_page_and_acknowledges_only_when_pressed(
+        chromium, console: str, world: World):
+    disclosure = world.incidents["disclosure"]
+    with world.sessions.begin() as session:
+        link = links.ack_url(world.config, session, disclosure)
+    # Opened as a phone would, twice, as a mail scanner and then the DSL do: nothing changes.
+    at_both_widths(chromium, link, "ack-confirmation")
+    assert chromium.find_element(By.TAG_NAME, "h1").text == "Acknowledge this incident?"
+    # The page is for whoever holds the link, signed in or not: no comment text on it.
+    assert "stepdad" not in chromium.page_source
+    assert world.incident("disclosure").status == "open"
+    assert world.actions(incident_id=disclosure) == []
+
+    submit(chromium, chromium.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+    screenshot(chromium, "console-ack-done-desktop")
+    incident = world.incident("disclosure")
+    assert incident.status == "acknowledged"
+    assert "alert link" in incident.acknowledged_by
+
+    chromium.get(link)  # the same link again: spent
+    assert "already been used" in chromium.find_element(By.TAG_NAME, "main").text
+    assert len(world.actions(incident_id=disclosure, action="acknowledge")) == 1
+
+
+def test_it_sees_the_sources_page_with_the_paused_source_and_its_reason(
+        chromium, console: str, world: World):
+    sign_in(chromium, console, world.email("it"))
+    at_both_widths(chromium, console + "/sources", "sources")
+    page = chromium.find_element(By.TAG_NAME, "main").text
+    assert "Paused" in page and "refused the Page access token: it has expired" in page
+    assert "Riverside" not in page  # another school's sources are not Oakfield IT's business
+
+
+def test_a_champion_sees_a_safeguarding_incident_can_hide_it_but_not_read_the_dsls_note(
+        chromium, console: str, world: World):
+    disclosure = world.incidents["disclosure"]
+    sign_in(chromium, console, world.email("dsl"))
+    chromium.get(console + f"/incidents/{disclosure}")
+    chromium.find_element(By.ID, "note-text" if chromium.find_elements(By.ID, "note-text")
+                          else "text").send_keys("Spoke to the family liaison officer")
+    submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Add note']"))
+    assert "Spoke to the family liaison officer" in chromium.page_source
+    chromium.delete_all_cookies()
+
+    sign_in(chromium, console, world.email("champion"))
+    at_both_widths(chromium, console + f"/incidents/{disclosure}", "incident-champion")
+    assert "Spoke to the family liaison officer" not in chromium.page_source
+    submit(chromium, item_button(chromium, world.items["disclosure"], "Hide"))
+    assert world.graph.hidden == ["822001_9001"]
+    with world.sessions() as session:
+        assert session.query(models.Action).filter_by(action="hide", ok=True).count() == 1
