@@ -184,7 +184,9 @@ this those through to too under until up upon us very was way we well were what 
 while who whom why will with would yet you your yours yourself yourselves s t d ll m re ve don
 doesn didn isn wasn won couldn wouldn shouldn aren haven hasn weren ain ive youre youve dont cant
 wont didnt doesnt isnt wasnt thats theyre shes hes whats ill id im ur u lot lots go going gone
-make made see seen know think want back put take come day days time times today
+make made see seen know think want back put take come day days time times today another since
+ago anyone anything anybody everyone everything everybody someone something somebody nothing
+nobody many always never often maybe perhaps yes yeah yep no nope oh ok okay lol thing stuff
 """
 STOP_WORDS = frozenset(_STOP_WORDS.split())
 # Tokens the classifier uses internally (placeholders for handles and links, the mark where an
