@@ -70,6 +70,13 @@ ERROR_TEXT = {
 }
 
 
+class ConsoleFlask(Flask):
+    def log_exception(self, exc_info) -> None:  # type: ignore[override]
+        # Flask names the path, and a one-time link's path is its token: name the view instead.
+        self.logger.error("unexpected error in %s [%s]", request.endpoint, request.method,
+                          exc_info=exc_info)
+
+
 class ConsoleSessions(SecureCookieSessionInterface):
     """Flask's signed cookie session, marked Secure when the request came over https."""
 
@@ -80,7 +87,7 @@ class ConsoleSessions(SecureCookieSessionInterface):
 def create_app(config: Config, sessions: sessionmaker[Session], *,
                clock: Callable[[], datetime] | None = None) -> Flask:
     """The console for this config and database. `clock` (UTC) is for tests that move time."""
-    app = Flask(__name__)
+    app = ConsoleFlask(__name__)
     app.extensions[EXTENSION] = Console(config, sessions, clock or (lambda: datetime.now(UTC)))
     web = config.web
     with sessions.begin() as session:

@@ -89,7 +89,7 @@ def sign_in_form() -> str | Response:
     if viewer_or_none() is not None:
         return redirect(_next_location(request.args.get("next")))
     return render_template("sign_in.html", next=request.args.get("next", ""),
-                           email="", email_links=_mail_url() is not None)
+                           email="", email_links=_mail_configured())
 
 
 @auth.post("/sign-in")
@@ -111,7 +111,7 @@ def sign_in() -> tuple[str, int] | Response:
                    if user is not None else "That email address and password do not match an "
                    "account.")
         page = render_template("sign_in.html", next=target, email=email, error=message,
-                               email_links=_mail_url() is not None)
+                               email_links=_mail_configured())
         return page, 401
     remember_sign_in(user)
     return redirect(_next_location(target), 303)
@@ -126,6 +126,10 @@ def sign_out() -> Response:
 
 # --- sign-in by a link sent by email -----------------------------------------------------------
 
+def _mail_configured() -> bool:
+    return bool(hm_config().web.mail_url)
+
+
 def _mail_url() -> str | None:
     """The Apprise email URL sign-in links are sent through, resolved if it is a reference."""
     config = hm_config()
@@ -136,12 +140,22 @@ def _mail_url() -> str | None:
         return url
     if url in config.secrets:
         return config.secret(url)
-    base = config.path.parent if config.path else None
     from monitor.cli.common import add_secrets
 
-    value = secrets.resolve(url, base_dir=base)
-    add_secrets([value])
+    base = config.path.resolve().parent if config.path else None
+    try:
+        value = secrets.resolve(url, base_dir=base)
+    except secrets.SecretError as exc:
+        log.warning("sign-in links cannot be emailed: web.mail_url: %s", exc)
+        return None
+    # Kept out of the logs like every secret the config resolved when it was loaded.
+    add_secrets({value} | _url_secret_parts(value))
     return value
+
+
+def _url_secret_parts(url: str) -> set[str]:
+    password = urlsplit(url).password
+    return {password} if password else set()
 
 
 def mail_to(url: str, address: str) -> str:
@@ -155,7 +169,7 @@ def mail_to(url: str, address: str) -> str:
 
 @auth.get("/sign-in/email")
 def email_link_form() -> str:
-    return render_template("sign_in_email.html", email="", available=_mail_url() is not None)
+    return render_template("sign_in_email.html", email="", available=_mail_configured())
 
 
 @auth.post("/sign-in/email")

@@ -4,7 +4,12 @@ confirmation page acts, once; expired, reused, tampered and wrong-purpose links 
 
 from __future__ import annotations
 
+import http.cookiejar
 import re
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime
 
 import pytest
@@ -12,8 +17,10 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
 from monitor import links, models
+from monitor.cli.common import open_db
+from monitor.cli.run import _start_console
 from monitor.config import Config
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 from tests.web.conftest import STAFF
 from tests.web.test_auth import Clock, csrf_token, sign_in, signed_in
 
@@ -305,3 +312,71 @@ def test_an_acknowledge_link_for_an_incident_that_does_not_exist_is_refused(app,
     with world.sessions.begin() as session:
         path = path_of(links.ack_url(world.config, session, 999999))
     assert app.test_client().get(path).status_code == 404
+
+
+def test_the_mail_url_may_be_a_reference_to_a_secret(world, clock, smtp_inbox, monkeypatch):
+    from monitor.web.app import create_app
+
+    monkeypatch.setenv("HM_TEST_MAIL_URL", smtp_inbox.url())
+    web = world.config.web.model_copy(update={"mail_url": "env:HM_TEST_MAIL_URL"})
+    settings = world.config.settings.model_copy(update={"web": web})
+    config = Config(settings, world.config.path, world.config.secrets, world.config.database_url)
+    app = create_app(config, world.sessions, clock=clock)
+    assert ask_for_link(app.test_client(), STAFF["it"][0]).status_code == 200
+    assert wait_for(lambda: smtp_inbox.messages, timeout=10)
+    assert smtp_inbox.messages[0]["To"] == STAFF["it"][0]
+
+
+# --- the demo's sign-in link -------------------------------------------------------------------
+
+def _demo_config(tmp_path, port: int) -> Config:
+    from monitor.config import demo_config
+
+    config = demo_config(tmp_path / "demo-data")
+    settings = config.settings.model_copy(update={
+        "web": config.web.model_copy(update={"port": port})})
+    return Config(settings, config.path, config.secrets, config.database_url)
+
+
+def test_run_demo_prints_a_one_time_link_that_signs_in_the_demo_admin(tmp_path, capsys,
+                                                                       monkeypatch):
+    monkeypatch.delenv("HALLMONITOR_DATABASE_URL", raising=False)
+    config = _demo_config(tmp_path, free_port())
+    sessions = open_db(config)
+    handle = _start_console(config, sessions)
+    assert handle is not None
+    try:
+        err = capsys.readouterr().err
+        link = re.search(r"http://127\.0\.0\.1:\d+/sign-in/\S+", err).group(0)
+        assert f"Staff console: http://127.0.0.1:{config.web.port}" in err
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = browser.open(link, timeout=10).read().decode()
+        assert "demo-admin@" in page
+        form = urllib.parse.urlencode({"csrf_token": csrf_token(page)}).encode()
+        queue = browser.open(link, data=form, timeout=10)
+        assert queue.status == 200 and "Signed in as" in queue.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as reused:
+            browser.open(link, timeout=10)
+        assert reused.value.code == 400
+    finally:
+        handle.stop()
+    # Started again, it prints a new link for the same account.
+    handle = _start_console(config, sessions)
+    handle.stop()
+    with sessions() as session:
+        admins = list(session.scalars(select(models.StaffUser)))
+    assert [(a.role, a.school_id, a.password_hash) for a in admins] == [("admin", None, None)]
+
+
+def test_run_carries_on_without_the_console_when_its_port_is_taken(tmp_path, caplog,
+                                                                    monkeypatch):
+
+    monkeypatch.delenv("HALLMONITOR_DATABASE_URL", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = _demo_config(tmp_path, taken.getsockname()[1])
+        with caplog.at_level("ERROR"):
+            assert _start_console(config, open_db(config)) is None
+    assert "already in use" in caplog.text and "carries on without it" in caplog.text
