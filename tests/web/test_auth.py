@@ -362,3 +362,48 @@ def test_hallmonitor_web_on_a_port_in_use_says_so_in_one_line(world, capsys):
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port}" in err and "already in use" in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("web, key, shown", [
+    ('mail_url = "mailtos://hallmonitor:hunter2-secret@smtp.example"', "web.mail_url",
+     "holds a password"),
+    ('mail_url = "https://example.com/hook"', "web.mail_url", "email URL"),
+    ('sign_in_limit = "lots"', "web.sign_in_limit", "not a limit"),
+])
+def test_console_settings_that_cannot_work_are_refused_by_name(tmp_path, web, key, shown):
+    from monitor.config import parse
+    from monitor.errors import ConfigError
+    from tests.builders import write_config, write_replay
+
+    write_replay(tmp_path / "fb", ["hello"])
+    text = write_config(tmp_path).read_text() + f"\n[web]\n{web}\n"
+    with pytest.raises(ConfigError) as info:
+        parse(text, path=tmp_path / "config.toml")
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{key}:") and shown in problem
+    assert "hunter2" not in problem
+
+
+def test_a_mail_url_reference_and_a_limit_are_accepted(tmp_path):
+    from monitor.config import parse
+    from tests.builders import write_config, write_replay
+
+    write_replay(tmp_path / "fb", ["hello"])
+    text = write_config(tmp_path).read_text() + (
+        '\n[web]\nmail_url = "env:HM_MAIL_URL"\nsign_in_limit = "3 per minute"\n')
+    web = parse(text, path=tmp_path / "config.toml").web
+    assert (web.mail_url, web.sign_in_limit) == ("env:HM_MAIL_URL", "3 per minute")
+
+
+def test_the_sign_in_limit_is_the_configured_one(world, clock):
+    from monitor.config import Config
+    from monitor.web.app import create_app
+
+    settings = world.config.settings.model_copy(update={
+        "web": world.config.web.model_copy(update={"sign_in_limit": "2 per minute"})})
+    config = Config(settings, world.config.path, world.config.secrets, world.config.database_url)
+    client = create_app(config, world.sessions, clock=clock).test_client()
+    assert [sign_in(client, STAFF["it"][0], "wrong-password-here").status_code
+            for _ in range(3)] == [401, 401, 429]
