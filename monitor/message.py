@@ -34,8 +34,9 @@ CATEGORY_LABELS = {
 }
 ROLE_NAMES = {"dsl": "designated safeguarding lead", "head": "headteacher",
               "digital_champion": "digital champion", "it": "IT contact"}
-ACTION_LABELS = {"hide": "Hide it", "unhide": "Unhide it", "delete": "Delete it",
-                 "block": "Block the author", "mute": "Mute the author"}
+# What an alert offers to do about a new item ("unhide" is an undo: the console offers it later).
+ACTION_LABELS = {"hide": "Hide it", "delete": "Delete it", "block": "Block the author",
+                 "mute": "Mute the author"}
 ACK_LABEL = "Acknowledge (opens a confirmation page)"
 CAMPAIGN_PREFIX = "campaign:"
 
