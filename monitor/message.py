@@ -115,9 +115,10 @@ def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
                      f"{'s' if repeat != 1 else ''} in the last 30 days.")
     details["notes"] = notes
     what = ""
-    if kind == "update" and incident is not None:
-        where = "across threads" if details["incident"]["campaign"] else "on one thread"
-        what = f"pile-on: {incident.item_count} flagged comments {where}"
+    if incident is not None and details["incident"]["campaign"]:
+        what = f"campaign: {incident.item_count} flagged comments by one author across threads"
+    elif kind == "update" and incident is not None:
+        what = f"pile-on: {incident.item_count} flagged comments on one thread"
     title = title_for(severity, categories, school.name, platform, what)
     details["title"] = title
     _remember(session, dedupe, details)

@@ -185,3 +185,43 @@ def test_comment_text_with_backticks_stays_inside_its_code_block():
     assert quoted.startswith("`````text\n") and quoted.endswith("\n`````")
     page = Page(render_markdown(quoted, extensions=["fenced_code"]))
     assert "img" not in page.tags and "a" not in page.tags
+
+
+def test_one_author_s_hostile_comments_across_threads_are_told_as_a_campaign(tmp_path, database):
+    for post, number in ((1, 4), (2, 8), (3, 12)):  # one author (number % 4), three threads
+        write_replay(tmp_path / "fb", [f"you are a useless idiot, post {post}"], post=post,
+                     first_id=number)
+    config = load(write_config(tmp_path, {"digital_champion": ["console://"]}))
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    with sessions() as session:
+        alerts = list(session.scalars(select(models.Alert).order_by(models.Alert.id)))
+        keys = list(session.scalars(select(models.Incident.key)))
+    assert [key.startswith("campaign:") for key in keys] == [True]
+    first, second, third = alerts
+    assert "Campaign" not in first.body
+    assert second.title.endswith(" - campaign: 2 flagged comments by one author across threads")
+    assert ("Campaign: one author's hostile comments across several threads, 2 flagged so far, "
+            "kept together as incident #1.") in second.body.splitlines()
+    assert second.details["incident"]["campaign"] is True
+    assert third.title == ("[HIGH] Abusive - Oakfield Primary School - Facebook - campaign: 3 "
+                           "flagged comments by one author across threads")
+
+
+def test_a_pile_on_update_says_so_and_keeps_the_lead(tmp_path, database):
+    insults = [f"you lot are a disgrace and the head is a useless idiot {n}" for n in range(3)]
+    write_replay(tmp_path / "fb", insults)
+    for page in sorted((tmp_path / "fb").glob("*.json")):  # three different people
+        data = json.loads(page.read_text())
+        for n, comment in enumerate(data["data"][0]["comments"]["data"]):
+            comment["from"] = {"id": str(7000 + n), "name": f"Person {n}"}
+        page.write_text(json.dumps(data))
+    config = load(write_config(tmp_path, {"digital_champion": ["console://"]}))
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    with sessions() as session:
+        update = session.scalars(select(models.Alert).where(models.Alert.kind == "update")).one()
+    assert update.title.startswith("[HIGH] Abusive - Oakfield Primary School - Facebook - "
+                                   "pile-on: 3 flagged comments on one thread")
+    assert any(line.startswith("Pile-on: 3 flagged comments on one thread so far")
+               for line in update.body.splitlines())
