@@ -60,10 +60,12 @@ def users_add(config: Config, email: str, role: str, school_id: str | None, name
                                 name=name, password=password)
         session.flush()
         where = f"at {user.school_id}" if user.school_id else "for every school"
-        click.echo(f"added {user.email}: {user.role} {where}"
-                   + (", with a password" if password is not None else ""))
+        lines = [f"added {user.email}: {user.role} {where}"
+                 + (", with a password" if password is not None else "")]
         if password is None:
-            _print_sign_in_link(config, session, user)
+            lines += _sign_in_link(config, session, user)
+    # Shown once the account is committed: a link to an account that is not there helps nobody.
+    click.echo("\n".join(lines))
 
 
 @users.command("list")
@@ -119,8 +121,9 @@ def users_reset(config: Config, email: str) -> None:
 
     with _user_errors(), open_db(config).begin() as session:
         user = users_module.reset(session, email)
-        click.echo(f"{user.email}: password cleared and every session ended")
-        _print_sign_in_link(config, session, user)
+        lines = [f"{user.email}: password cleared and every session ended",
+                 *_sign_in_link(config, session, user)]
+    click.echo("\n".join(lines))
 
 
 @users.command("password")
@@ -153,19 +156,19 @@ def read_password() -> str:
     return password
 
 
-def _print_sign_in_link(config: Config, session: Session, user: models.StaffUser) -> None:
+def _sign_in_link(config: Config, session: Session, user: models.StaffUser) -> list[str]:
+    """A one-time sign-in link for the account, with how long it works; or, without a console
+    to sign in to, what to do instead."""
     from monitor import links
     from monitor import users as users_module
 
     if not users_module.console_configured(config):
-        click.echo("no sign-in link: the console is not configured (set [web] enabled = true, "
-                   f"then run 'hallmonitor users reset {user.email}'), or set a password with "
-                   f"'hallmonitor users password {user.email} --password-stdin'")
-        return
+        return ["no sign-in link: the console is not configured (set [web] enabled = true, "
+                f"then run 'hallmonitor users reset {user.email}'), or set a password with "
+                f"'hallmonitor users password {user.email} --password-stdin'"]
     url = links.sign_in_url(config, session, user.id)
-    click.echo(f"one-time sign-in link for {user.email} (works once, for "
-               f"{_duration(config.web.sign_in_link_ttl)}; give it to them only):")
-    click.echo(url)
+    return [f"one-time sign-in link for {user.email} (works once, for "
+            f"{_duration(config.web.sign_in_link_ttl)}; give it to them only):", url]
 
 
 def _duration(seconds: float) -> str:
