@@ -62,7 +62,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import alerts, backoff, email_html, message, models, secrets
+from monitor import alerts, backoff, email_html, message, models, rules, secrets
 from monitor.config import Config
 
 log = logging.getLogger(__name__)
@@ -589,8 +589,12 @@ def _single(row: models.Delivery, roles: list[str]) -> tuple[str, Body]:
 def _digest(config: Config, rows: list[models.Delivery], roles: list[str]) -> tuple[str, Body]:
     """Normal and low alerts due together for one destination, as one message."""
     school = config.school_name(rows[0].alert.school_id)
-    title = f"[DIGEST] {len(rows)} comments to look at - {school}"
-    alerts = [row.alert for row in rows]
+    # The most pressing first, as in the title's list of what they are.
+    alerts = sorted((row.alert for row in rows), key=lambda a: _severity_rank(a.severity))
+    found = rules.by_severity(c for a in alerts for c in a.categories)
+    kinds = ", ".join(message.label(c) for c in found)
+    title = f"[DIGEST] {len(rows)} comments to look at - {school}" + (f" - {kinds}"
+                                                                        if kinds else "")
     texts = [f"{n}. {a.title}\n{message.render_text(a.details) if a.details else a.body}"
              for n, a in enumerate(alerts, 1)]
     lead = f"For: {message.role_names(roles)}\n\n" if roles else ""
@@ -605,6 +609,11 @@ def _digest(config: Config, rows: list[models.Delivery], roles: list[str]) -> tu
     html = email_html.render_digest(
         title, [(a.title, a.severity, a.details, a.body) for a in alerts], roles)
     return title, Body(text, markdown, html)
+
+
+def _severity_rank(severity: str) -> int:
+    order = rules.SEVERITY_ORDER
+    return order.index(severity) if severity in order else len(order)
 
 
 def _with_preface(html: str | None, line: str) -> str | None:

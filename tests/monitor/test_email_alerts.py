@@ -147,11 +147,14 @@ def test_a_digest_email_is_html_with_every_alert_and_a_text_part_with_its_lines(
     later = datetime.now(UTC) + timedelta(seconds=3601)
     assert notify.deliver_due(config, sessions, "test", now=later).sent == 3
     [message] = smtp_inbox.messages
-    assert message["Subject"] == "[DIGEST] 3 comments to look at - Oakfield Primary School"
+    assert message["Subject"] == ("[DIGEST] 3 comments to look at - Oakfield Primary School - "
+                                  "Absence, Question")
     plain, html = parts(message)
     lines = plain.splitlines()
     assert lines[0] == "For: digital champion"
     assert sum(line.startswith("What: ") for line in lines) == 3
+    # The absence (normal) comes before the questions (low).
+    assert lines[2] == "1. [NORMAL] Absence - Oakfield Primary School - Facebook"
     page = Page(html)
     for text in texts:
         assert f'What: "{text}"' in lines
