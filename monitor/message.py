@@ -105,11 +105,11 @@ def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
                      f"#{incident.id}.")
     elif kind == "update" and incident is not None:
         notes.append(f"Pile-on: {incident.item_count} flagged comments on one thread so far "
-                     f"({', '.join(label(c) for c in rules.by_severity(incident.categories))}). "
+                     f"({_labels(incident.categories)}). "
                      "This is the latest; the rest are in the incident.")
     elif incident is not None and incident.item_count > 1:
         notes.append(f"Incident #{incident.id}: {incident.item_count} flagged comments on this "
-                     f"thread so far ({', '.join(incident.categories)}).")
+                     f"thread so far ({_labels(incident.categories)}).")
     if repeat:
         notes.append(f"Repeat: this author has {repeat} other serious flagged comment"
                      f"{'s' if repeat != 1 else ''} in the last 30 days.")
@@ -158,13 +158,17 @@ def compose_escalation(config: Config, school: School, incident: models.Incident
         "has acknowledged it.",
         f"Incident #{incident.id}: {incident.item_count} flagged item"
         f"{'s' if incident.item_count != 1 else ''} "
-        f"({', '.join(label(c) for c in rules.by_severity(incident.categories))}).",
+        f"({_labels(incident.categories)}).",
     ]
     title = title_for("urgent", categories, school.name, platform,
                       f"NOT YET ACKNOWLEDGED ({waited})")
     details["title"] = title
     _remember(session, dedupe, details)
     return Composed(title, render_text(details), details)
+
+
+def _labels(categories: Iterable[str]) -> str:
+    return ", ".join(label(c) for c in rules.by_severity(categories))
 
 
 def _minutes(minutes: int) -> str:
