@@ -350,7 +350,7 @@ def md_quote(text: str) -> str:
     """Comment text as a fenced code block: shown exactly as written, inert in every markdown
     renderer (no links, images or HTML), whatever backticks it holds."""
     fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    return f"{fence}\n{text}\n{fence}"
 
 
 def md_link(text: str, url: str | None) -> str:

@@ -199,7 +199,7 @@ def test_a_webhook_gets_text_and_a_markdown_destination_gets_inert_markdown(tmp_
     text = by_role["For: designated safeguarding lead"]["message"]
     assert f'What: "{comment}"' in text.splitlines()
     markdown = by_role["**For:** headteacher"]["message"]
-    assert f"**What was seen:**\n\n```text\n{comment}\n```" in markdown
+    assert f"**What was seen:**\n\n```\n{comment}\n```" in markdown
     assert f"[Open it in the console](<{CONSOLE}/incidents/1>)" in markdown
     assert "1. If anyone is in danger now, call 999." in markdown.splitlines()
     # Rendered as markdown, the comment's image and link stay text.

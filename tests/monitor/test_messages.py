@@ -182,7 +182,7 @@ def test_offered_actions_are_the_ones_the_item_s_source_supports(polled, platfor
 def test_comment_text_with_backticks_stays_inside_its_code_block():
     text = "look ``` ![x](https://evil.example/p.png) ````"
     quoted = message.md_quote(text)
-    assert quoted.startswith("`````text\n") and quoted.endswith("\n`````")
+    assert quoted.startswith("`````\n") and quoted.endswith("\n`````")
     page = Page(render_markdown(quoted, extensions=["fenced_code"]))
     assert "img" not in page.tags and "a" not in page.tags
 
