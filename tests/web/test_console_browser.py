@@ -139,6 +139,8 @@ def test_an_alert_link_shows_a_confirmation_page_and_acknowledges_only_when_pres
     # Opened as a phone would, twice, as a mail scanner and then the DSL do: nothing changes.
     at_both_widths(chromium, link, "ack-confirmation")
     assert chromium.find_element(By.TAG_NAME, "h1").text == "Acknowledge this incident?"
+    summary = chromium.find_element(By.CSS_SELECTOR, "dl.summary").text.splitlines()
+    assert summary[summary.index("Comments") + 1] == "1"  # how many, in words a person reads
     # The page is for whoever holds the link, signed in or not: no comment text on it.
     assert "stepdad" not in chromium.page_source
     assert world.incident("disclosure").status == "open"
@@ -169,8 +171,7 @@ def test_a_champion_sees_a_safeguarding_incident_can_hide_it_but_not_read_the_ds
     disclosure = world.incidents["disclosure"]
     sign_in(chromium, console, world.email("dsl"))
     chromium.get(console + f"/incidents/{disclosure}")
-    chromium.find_element(By.ID, "note-text" if chromium.find_elements(By.ID, "note-text")
-                          else "text").send_keys("Spoke to the family liaison officer")
+    chromium.find_element(By.ID, "note-text").send_keys("Spoke to the family liaison officer")
     submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Add note']"))
     assert "Spoke to the family liaison officer" in chromium.page_source
     chromium.delete_all_cookies()
