@@ -269,7 +269,7 @@ def _incident_summary(incident: models.Incident) -> dict[str, object]:
         "categories": ", ".join(c.replace("_", " ") for c in incident.categories or []),
         "severity": incident.severity,
         "opened": local_time(incident.opened_at, tz),
-        "items": incident.item_count,
+        "item_count": incident.item_count,
         "status": incident.status,
         "acknowledged_by": incident.acknowledged_by,
         "acknowledged_at": local_time(incident.acknowledged_at, tz)

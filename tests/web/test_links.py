@@ -201,8 +201,12 @@ def test_opening_an_acknowledge_link_shows_the_incident_and_changes_nothing(app,
     for _ in range(3):  # a mail scanner opens it, then the DSL, then again
         page = client.get(path)
         assert page.status_code == 200
-    assert "Oakfield Primary School" in page.text and "Safeguarding" in page.text
-    assert "urgent" in page.text
+    summary = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]*)</dd>", page.text))
+    assert summary["School"] == "Oakfield Primary School"
+    assert summary["What"] == "Safeguarding concern (safeguarding)"
+    assert (summary["Severity"], summary["Comments"], summary["Status"]) == ("urgent", "1",
+                                                                             "open")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", summary["First seen"])
     for case_text in ("stepdad", "scared to go home"):  # no comment text on this page
         assert case_text not in page.text
     assert world.incident("disclosure").status == "open"
