@@ -30,7 +30,7 @@ from monitor import links, models
 from monitor.config import Config
 from monitor.web import auth
 from monitor.web.access import Viewer, login_required, viewer_or_none
-from monitor.web.context import EXTENSION, Console, close_db, db, now
+from monitor.web.context import EXTENSION, Console, close_db, db, hm_config, now
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +152,9 @@ def _load_viewer() -> None:
     is gone, disabled or has been reset since."""
     g.viewer = None
     user_id = session.get("uid")
-    if user_id is None:
+    if user_id is None or request.endpoint == "static":  # a stylesheet needs nobody
         return
-    config = auth.hm_config()
+    config = hm_config()
     current = now().timestamp()
     seen = session.get("seen", 0.0)
     user = None
@@ -186,7 +186,7 @@ def _security_headers(response: Response) -> Response:
 
 def _template_globals() -> dict[str, object]:
     viewer = viewer_or_none()
-    config = auth.hm_config()
+    config = hm_config()
     if viewer is None:
         schools = ""
     elif viewer.school_id is not None:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from monitor import incidents, links, models, secrets
 from monitor.web.access import viewer_or_none
-from monitor.web.context import db, db_begin, hm_config, now
+from monitor.web.context import console, db, db_begin, hm_config, now
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ HARM_LABELS = {
     "hostility": "Hostile comments",
 }
 
-__all__ = ["auth", "forget_sign_in", "hm_config", "init_app"]
+__all__ = ["auth", "forget_sign_in", "init_app", "remember_sign_in"]
 
 
 # --- the session -------------------------------------------------------------------------------
@@ -103,15 +103,14 @@ def sign_in() -> tuple[str, int] | Response:
     if email and password:
         with db_begin() as session:  # a successful check may rehash the password or stamp it
             user = users.authenticate(session, email, password)
-            if user is not None and not user.disabled:
+            if user is not None:
                 user.last_sign_in_at = now()
-    if user is None or user.disabled:
-        # The same words whether the address is unknown or the password wrong: no enumeration.
-        message = ("This account is disabled. Ask whoever runs Hall Monitor for your school."
-                   if user is not None else "That email address and password do not match an "
-                   "account.")
-        page = render_template("sign_in.html", next=target, email=email, error=message,
-                               email_links=_mail_configured())
+    if user is None:
+        # The same words for an unknown address, a wrong password and a disabled account, so
+        # the page never says which addresses have accounts.
+        page = render_template("sign_in.html", next=target, email=email,
+                               error="That email address and password do not match an "
+                               "account that can sign in.", email_links=_mail_configured())
         return page, 401
     remember_sign_in(user)
     return redirect(_next_location(target), 303)
@@ -334,7 +333,7 @@ def init_app(app: Flask) -> None:
     """Register the routes, with sign-in attempts limited by a Flask-Limiter of this app's own
     (in memory: each console process counts its own attempts)."""
     app.register_blueprint(auth)
-    limit = hm_config_of(app).web.sign_in_limit
+    limit = console(app).config.web.sign_in_limit
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://",
                       strategy="moving-window", headers_enabled=False)
     for endpoint, deduct_when in (("auth.sign_in", _failed), ("auth.email_link", None)):
@@ -345,8 +344,3 @@ def init_app(app: Flask) -> None:
         app.view_functions[endpoint] = view
     app.extensions["hallmonitor_limiter"] = limiter
 
-
-def hm_config_of(app: Flask):
-    from monitor.web.context import console
-
-    return console(app).config
