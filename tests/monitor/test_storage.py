@@ -87,3 +87,27 @@ def test_times_are_stored_in_utc_and_come_back_aware(engine):
 def test_a_bad_database_url_is_a_clear_error():
     with pytest.raises(db.DatabaseError, match="not valid"):
         db.make_engine("not a url")
+
+
+def test_incidents_from_before_harms_were_kept_apart_are_labelled_by_their_worst_harm(engine):
+    """Opened by an older release, they must still be found by the console's harm filters and
+    escalated if they are threats or disclosures."""
+    from alembic import command
+
+    config = db._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        connection.execute(text("INSERT INTO school (id, name, timezone, keywords) "
+                                "VALUES ('oak', 'Oak', 'Europe/London', '[]')"))
+        for number, categories in enumerate(['["abusive", "threat"]', '["disparaging"]',
+                                             '["safeguarding", "personal_data"]'], start=1):
+            connection.execute(text(
+                "INSERT INTO incident (id, school_id, key, status, severity, categories, "
+                "item_count, opened_at, last_item_at) VALUES (:id, 'oak', :key, 'open', "
+                "'urgent', :categories, 1, '2026-01-05 10:00:00', '2026-01-05 10:00:00')"),
+                {"id": number, "key": f"thread:x:{number}", "categories": categories})
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        harms = dict(connection.execute(text("SELECT id, harm FROM incident")).all())
+    assert harms == {1: "threat", 2: "hostility", 3: "safeguarding"}

@@ -22,6 +22,7 @@ def upgrade() -> None:
                                       server_default='hostility'))
         batch_op.add_column(sa.Column('outcome', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('resolved_by', sa.String(length=200), nullable=True))
+    _label_existing_incidents()
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.add_column(sa.Column('details', sa.JSON(), nullable=True))
     op.create_table('staff_user',
@@ -52,6 +53,25 @@ def upgrade() -> None:
     sa.Column('value', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
+
+
+# The harm of an incident opened before incidents were kept apart by harm: its most severe
+# category's (a copy of the rule at this revision, as a migration must not follow later code).
+_HARM_ORDER = (("threat", ("threat",)), ("safeguarding", ("safeguarding",)),
+               ("personal_data", ("personal_data",)),
+               ("hostility", ("hateful", "abusive", "disparaging")))
+
+
+def _label_existing_incidents() -> None:
+    connection = op.get_bind()
+    incident = sa.table('incident', sa.column('id', sa.Integer()),
+                        sa.column('categories', sa.JSON()), sa.column('harm', sa.String()))
+    for row in connection.execute(sa.select(incident.c.id, incident.c.categories)).all():
+        categories = set(row.categories or [])
+        harm = next((h for h, members in _HARM_ORDER if categories & set(members)), None)
+        if harm and harm != 'hostility':
+            connection.execute(incident.update().where(incident.c.id == row.id)
+                               .values(harm=harm))
 
 
 def downgrade() -> None:
