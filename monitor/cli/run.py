@@ -76,24 +76,25 @@ def _start_console(config: Config, sessions: sessionmaker[Session]) -> Handle | 
     except CannotServe as exc:
         logging.getLogger("monitor.web").error("%s; the daemon carries on without it", exc)
         return None
-    if _is_demo(config):
+    if is_demo(config):
         click.echo(f"Staff console: {handle.url}\n"
                    f"Sign in as the demo trust admin (this link works once, within "
                    f"{round(config.web.sign_in_link_ttl / 60)} minutes):\n"
-                   f"  {_demo_sign_in_link(config, sessions)}", err=True)
+                   f"  {demo_sign_in_link(config, sessions, handle.url)}", err=True)
     else:
         click.echo(f"Staff console: {handle.url}", err=True)
     return handle
 
 
-def _is_demo(config: Config) -> bool:
+def is_demo(config: Config) -> bool:
     from monitor.config import DEMO_DIR
 
     return config.path is not None and config.path.resolve() == (DEMO_DIR / "demo.toml")
 
 
-def _demo_sign_in_link(config: Config, sessions: sessionmaker[Session]) -> str:
-    """A one-time sign-in link for the demo's trust admin, created on first use."""
+def demo_sign_in_link(config: Config, sessions: sessionmaker[Session], console_url: str) -> str:
+    """A one-time sign-in link for the demo's trust admin (created on first use) on the
+    console at `console_url`."""
     from sqlalchemy import select
 
     from monitor import links, models
@@ -106,7 +107,8 @@ def _demo_sign_in_link(config: Config, sessions: sessionmaker[Session]) -> str:
                                     school_id=None, password_hash=None)
             session.add(user)
             session.flush()
-        return links.sign_in_url(config, session, user.id)
+        token = links.make_token(links.signing_key(config, session), links.SIGN_IN, user.id)
+    return f"{console_url}/sign-in/{token}"
 
 
 def _state(result: PollResult) -> str:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 def web(config: Config, host: str | None, port: int | None, verbose: bool) -> None:
     """Serve the staff console until Ctrl-C or SIGTERM (the daemon serves it too when [web]
     enabled = true)."""
+    from monitor.cli.run import demo_sign_in_link, is_demo
     from monitor.web.serve import CannotServe, start
 
     setup_logging(verbose)
@@ -34,6 +35,10 @@ def web(config: Config, host: str | None, port: int | None, verbose: bool) -> No
         raise Failure(str(exc)) from None
     click.echo(f"Staff console on {handle.url} (listening on {handle.host}:{handle.port}). "
                "Ctrl-C to stop.", err=True)
+    if is_demo(config):
+        click.echo("Sign in as the demo trust admin (this link works once, within "
+                   f"{round(config.web.sign_in_link_ttl / 60)} minutes):\n"
+                   f"  {demo_sign_in_link(config, sessions, handle.url)}", err=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _signum, _frame: stop.set())
