@@ -73,9 +73,13 @@ def forget_sign_in() -> None:
 
 def _next_location(target: str | None) -> str:
     """Where to go after signing in: a path on this console only, never another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # Browsers drop tabs and newlines from a URL ("/\t/evil.example" is "//evil.example") and
+    # read a backslash as a slash: anything of the kind is refused, not cleaned.
+    if (not target or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or not target.isprintable()):
         return "/"
-    return target
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target
 
 
 def _email_field() -> str:

@@ -152,7 +152,8 @@ def test_after_signing_in_it_goes_back_where_it_was_asked_for_but_never_off_site
     assert answer.status_code == 302
     assert answer.headers["Location"] == f"/sign-in?next=%2Fincidents%2F{wanted.split('/')[-1]}"
     assert sign_in(client, STAFF["dsl"][0], next_=wanted).headers["Location"] == wanted
-    for elsewhere in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+    for elsewhere in ("https://evil.example/", "//evil.example/x", "/\\evil.example",
+                      "/\t/evil.example", "/\n/evil.example", "javascript:alert(1)"):
         other = app.test_client()
         assert sign_in(other, STAFF["dsl"][0], next_=elsewhere).headers["Location"] == "/"
 
