@@ -247,6 +247,10 @@ class IncidentView:
     def platforms(self) -> tuple[str, ...]:
         return tuple(sorted({view.item.platform for view in self.items}))
 
+    def moderation_of(self, item_id: int) -> list[models.Action]:
+        """What was done to one item on its platform (tried, whether or not it worked)."""
+        return [a for a in self.trail if a.item_id == item_id and a.action in MODERATION]
+
 
 def incident_school(session: Session, incident_id: int) -> str | None:
     """The school an incident belongs to, to check the viewer may see it before reading more."""
@@ -350,6 +354,8 @@ def authors_earlier(session: Session, school_id: str, items: Sequence[models.Ite
     return _with_verdicts(session, rows)
 
 
+# Actions carried out on a platform, as opposed to decisions and notes about an incident.
+MODERATION = ("hide", "unhide", "delete", "block", "mute")
 # Trail entries that hold what a member of staff wrote (DSL notes), for the DSL and head only.
 PRIVATE_ACTIONS = ("note",)
 

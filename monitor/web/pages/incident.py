@@ -77,7 +77,8 @@ def incident(incident_id: int) -> str:
     return render_template(
         "incident.html", viewer=viewer, view=view, incident=view.incident,
         outcomes=outcome_labels(), categories=CATEGORIES,
-        earlier_incidents=queries.incidents_of(session, [v.item.id for v in view.earlier]))
+        incident_of=queries.incidents_of(
+            session, [v.item.id for v in view.earlier] + [i.id for i in view.thread]))
 
 
 @pages.post("/incidents/<int:incident_id>/acknowledge")
