@@ -26,7 +26,7 @@ PAGE_SIZE = 50
 SEVERITIES = rules.SEVERITY_ORDER
 # The queue shows what still needs someone unless asked for more.
 STATUSES: dict[str, str] = {
-    "active": "Open or acknowledged",
+    "active": "Not resolved",
     "open": "Open",
     "acknowledged": "Acknowledged",
     "resolved": "Resolved",

@@ -3,6 +3,7 @@ with staff of every role (tests/web/conftest.py), signed in with their passwords
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,6 +106,23 @@ def test_resolved_incidents_are_behind_the_status_filter(staff, world):
     resolved = dsl.get("/?status=resolved").text
     assert incident_links(resolved) == [pile_on]
     assert "Hidden" in resolved
+
+
+def test_the_queue_pages_keep_their_filters(staff, world):
+    with world.sessions.begin() as session:
+        for n in range(55):
+            at = datetime.now(UTC) - timedelta(days=2, minutes=n)
+            session.add(models.Incident(
+                school_id="oakfield", key=f"old:{n}", severity="normal", harm="hostility",
+                categories=["disparaging"], item_count=1, opened_at=at, last_item_at=at))
+    dsl = staff("dsl")
+    first = dsl.get("/?harm=hostility").text
+    assert len(incident_links(first)) == 50 and "Page 1 of 2" in first
+    [following] = re.findall(r'href="([^"]+)" rel="next"', first)
+    assert "harm=hostility" in following and "page=2" in following
+    second = dsl.get(html.unescape(following)).text
+    assert len(incident_links(second)) == 6 and "Page 2 of 2" in second
+    assert world.incidents["pile_on"] in incident_links(first)  # high before normal
 
 
 def test_a_trust_admin_sees_and_filters_every_school(staff, world):
