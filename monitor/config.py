@@ -403,6 +403,8 @@ def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secr
                             "\"file:/path\", never the key itself")
         else:
             wanted.append(("web.secret_key", key))
+    if settings.web.mail_url and secrets.is_reference(settings.web.mail_url):
+        wanted.append(("web.mail_url", settings.web.mail_url))
     for key_path, ref in wanted:
         if ref in resolved:
             continue

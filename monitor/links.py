@@ -105,11 +105,13 @@ def is_spent(session: Session, link: Link) -> bool:
 
 
 def spend(session: Session, link: Link, now: datetime | None = None) -> None:
-    """Record the link as used, in the caller's transaction; LinkError if it already was."""
+    """Record the link as used, in the caller's transaction; LinkError if it already was. The
+    caller's transaction is then unusable and must be rolled back with what the link was to do
+    (no savepoint: on SQLite one opened before any write commits on its own when released)."""
+    session.add(models.UsedLink(token_id=link.token_id, purpose=link.purpose,
+                                used_at=now or datetime.now(UTC)))
     try:
-        with session.begin_nested():
-            session.add(models.UsedLink(token_id=link.token_id, purpose=link.purpose,
-                                        used_at=now or datetime.now(UTC)))
+        session.flush()
     except IntegrityError:
         raise LinkError("this link has already been used") from None
 

@@ -262,3 +262,20 @@ def test_a_school_without_an_it_recipient_is_warned_about(tmp_path, capsys, monk
     path.write_text(GOOD + '\n[[schools.recipients]]\nrole = "it"\nurls = ["json://localhost:9/"]\n')
     main(["check-config", str(path)])
     assert "no 'it' recipient" not in capsys.readouterr().out
+
+
+def test_the_consoles_secrets_are_references_resolved_when_the_config_loads(tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    monkeypatch.delenv("HM_MAIL", raising=False)
+    web = '[web]\nenabled = true\nmail_url = "env:HM_MAIL"\nsecret_key = "env:HM_KEY"\n'
+    monkeypatch.setenv("HM_KEY", "k" * 40)
+    with pytest.raises(ConfigError) as refused:
+        parse(web + GOOD, path=tmp_path / "c.toml")
+    assert refused.value.problems == [
+        "web.mail_url: missing secret: environment variable HM_MAIL is not set"]
+    monkeypatch.setenv("HM_MAIL", "mailtos://user:pw@mail.example")
+    config = parse(web + GOOD, path=tmp_path / "c.toml")
+    assert config.secret("env:HM_MAIL") == "mailtos://user:pw@mail.example"
+    with pytest.raises(ConfigError, match="web.secret_key: write a reference"):
+        parse(web.replace('"env:HM_KEY"', '"plain-text-key"') + GOOD, path=tmp_path / "c.toml")
