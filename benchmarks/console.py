@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -163,9 +163,9 @@ def build(config_path: Path, count: int, rng: random.Random) -> int:
                 session.execute(insert(model), rows[chunk:chunk + 5000])
         if engine.dialect.name == "postgresql":  # ids were given: move the sequences past them
             for table in ("item", "incident"):
-                session.exec_driver_sql(
+                session.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT max(id) FROM {table}))")
+                    f"(SELECT max(id) FROM {table}))"))
     engine.dispose()
     return next(row["id"] for row in reversed(incidents) if row["status"] == "open")
 
@@ -295,15 +295,18 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("HALLMONITOR_TEST_POSTGRES_URL"),
                         help="also run on PostgreSQL: a new database is made beside this one")
     args = parser.parse_args()
-    rows = run("SQLite", None, args)
+    print(f"{args.incidents:,} incidents, {args.requests} requests per page, one client")
+    print(f"{'database':<11} {'page':<9} {'median':>9} {'p95':>9} {'size':>8}", flush=True)
+    show(run("SQLite", None, args))
     if args.database_url:
         with fresh_postgres(args.database_url) as url:
-            rows += run("PostgreSQL", url, args)
-    print(f"{args.incidents:,} incidents, {args.requests} requests per page, one client")
-    print(f"{'database':<11} {'page':<9} {'median':>9} {'p95':>9} {'size':>8}")
+            show(run("PostgreSQL", url, args))
+
+
+def show(rows: list[tuple[str, Timing]]) -> None:
     for label, timing in rows:
         print(f"{label:<11} {timing.page:<9} {timing.median_ms:>7.1f}ms {timing.p95_ms:>7.1f}ms "
-              f"{timing.size_kb:>6.0f}kB")
+              f"{timing.size_kb:>6.0f}kB", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ would, for a browser or a plain HTTP client."""
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 from collections.abc import Callable, Iterator
@@ -180,7 +181,9 @@ def write_config(root: Path, graph_url: str, port: int) -> Path:
     return path
 
 
+@functools.cache
 def password_hash(password: str) -> str:
+    """argon2 is slow on purpose (about a second here): hashed once per run, not per test."""
     from monitor import users
 
     return users.hash_password(password)
@@ -188,7 +191,7 @@ def password_hash(password: str) -> str:
 
 def add_staff(session: Session) -> dict[str, int]:
     ids = {}
-    hashed = password_hash(PASSWORD)  # argon2 is slow on purpose: once for everyone
+    hashed = password_hash(PASSWORD)
     for name, (email, full_name, role, school) in STAFF.items():
         user = models.StaffUser(email=email, name=full_name, role=role, school_id=school,
                                 password_hash=hashed)
