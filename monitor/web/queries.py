@@ -311,9 +311,9 @@ def _attach_feedback(session: Session, views: list[ItemView]) -> None:
 
 def _in_school(school_id: str) -> ColumnElement[bool]:
     """Items of this school, written so that the database does not pick the (school, created)
-    index for it: an incident's thread and its authors' items are found through their own
-    indexes (conversation, author), a few rows, instead of walking the school's every item in
-    time order (which SQLite prefers, for the ORDER BY, without statistics)."""
+    index for it: an author's items are found through the (platform, author) index, a few
+    rows, instead of walking the school's every item in time order (which SQLite prefers, for
+    the ORDER BY and the date range, without statistics)."""
     return func.coalesce(models.Item.school_id, "") == school_id
 
 
@@ -328,10 +328,13 @@ def thread_items(session: Session, school_id: str, items: Sequence[models.Item],
                          models.Item.conversation_id == conversation)
                     for platform, conversation in sorted(conversations)))
     # The newest `limit`, shown oldest first: on a long thread the recent part matters most.
+    # Ordered through coalesce() so that the ordering does not draw SQLite to the (school,
+    # created) index when an index on the conversation can find the thread's few rows.
+    newest = func.coalesce(models.Item.created_at, models.Item.fetched_at)
     rows = session.scalars(
         select(models.Item)
-        .where(_in_school(school_id), matches, models.Item.id.not_in(own))
-        .order_by(models.Item.created_at.desc(), models.Item.id.desc()).limit(limit)).all()
+        .where(models.Item.school_id == school_id, matches, models.Item.id.not_in(own))
+        .order_by(newest.desc(), models.Item.id.desc()).limit(limit)).all()
     return sorted(rows, key=lambda i: (i.created_at, i.id))
 
 
