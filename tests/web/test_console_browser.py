@@ -129,6 +129,8 @@ def test_a_dsl_resolves_with_an_outcome_and_reopens(chromium, console: str, worl
     incident = world.incident("threat")
     assert incident.status != "resolved" and incident.outcome is None
     assert [a.action for a in world.actions(incident_id=threat)][-2:] == ["resolve", "reopen"]
+    at_both_widths(chromium, console + "/audit", "audit")
+    assert "resolved: reported to the police" in chromium.find_element(By.TAG_NAME, "main").text
 
 
 def test_an_alert_link_shows_a_confirmation_page_and_acknowledges_only_when_pressed(
