@@ -60,12 +60,88 @@ def item_button(driver, item_id: int, text: str):
         By.XPATH, f"//article[@id='item-{item_id}']//button[normalize-space()='{text}']")
 
 
+# Every piece of text whose contrast with what is behind it falls short of WCAG AA (4.5:1, or 3:1
+# for large text), and every form control without a label. Backgrounds are followed up the
+# tree until one is opaque; semi-transparent colours are blended onto what is behind them.
+AUDIT_PAGE = """
+function rgba(text) {
+  const v = text.match(/[\\d.]+/g).map(Number);
+  return {r: v[0], g: v[1], b: v[2], a: v.length > 3 ? v[3] : 1};
+}
+function blend(top, under) {
+  const a = top.a + under.a * (1 - top.a);
+  const mix = k => (top[k] * top.a + under[k] * under.a * (1 - top.a)) / (a || 1);
+  return {r: mix("r"), g: mix("g"), b: mix("b"), a: a};
+}
+function background(el) {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c.a > 0) layers.push(c);
+    if (c.a >= 1) break;
+  }
+  let colour = {r: 255, g: 255, b: 255, a: 1};
+  for (const layer of layers.reverse()) colour = blend(layer, colour);
+  return colour;
+}
+function luminance(c) {
+  const lin = v => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  };
+  return 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+}
+const problems = [];
+for (const el of document.querySelectorAll("body *")) {
+  const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  const box = el.getBoundingClientRect();
+  const style = getComputedStyle(el);
+  if (!own || box.width === 0 || box.height === 0 || style.visibility === "hidden") continue;
+  if (el.closest(".visually-hidden, .skip-link")) continue;
+  const bg = background(el);
+  const fg = blend(rgba(style.color), bg);
+  const [hi, lo] = [luminance(fg), luminance(bg)].sort((x, y) => y - x);
+  const ratio = (hi + 0.05) / (lo + 0.05);
+  const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+  const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < needed) problems.push(el.tagName.toLowerCase() + "." + el.className + " '" +
+    el.textContent.trim().slice(0, 30) + "' " + ratio.toFixed(2) + ":1 (" + style.color +
+    " on " + JSON.stringify(bg) + ")");
+}
+for (const control of document.querySelectorAll("input, select, textarea")) {
+  if (control.type === "hidden") continue;
+  const labelled = (control.id && document.querySelector("label[for='" + control.id + "']")) ||
+    control.closest("label") || control.getAttribute("aria-label") ||
+    control.getAttribute("aria-labelledby");
+  if (!labelled) problems.push("unlabelled " + control.tagName.toLowerCase() + " " +
+    (control.name || control.id));
+}
+return problems;
+"""
+
+
+def readability_problems(driver) -> list[str]:
+    return driver.execute_script(AUDIT_PAGE)
+
+
 def test_the_browser_shows_a_local_page_at_phone_and_desktop_widths(chromium, local_server):
     page = (b"<!doctype html><meta name=viewport content='width=device-width'>"
             b"<title>Queue</title><h1>Open incidents</h1>")
     server = local_server(routes={("GET", "/"): (200, {"Content-Type": "text/html"}, page)})
     at_both_widths(chromium, server.url + "/", "browser-check")
     assert chromium.find_element(By.CSS_SELECTOR, "h1").text == "Open incidents"
+    assert readability_problems(chromium) == []
+
+
+def test_the_readability_check_finds_faint_text_and_unlabelled_controls(chromium, local_server):
+    page = (b"<!doctype html><style>p{color:#aaa} .ok{color:#333}</style>"
+            b"<p>faint words</p><p class=ok>clear words</p>"
+            b"<label for=e>Email</label><input id=e><input name=nameless>")
+    server = local_server(routes={("GET", "/"): (200, {"Content-Type": "text/html"}, page)})
+    chromium.get(server.url + "/")
+    problems = readability_problems(chromium)
+    assert len(problems) == 2, problems
+    assert "'faint words' 2.32:1" in problems[0] and problems[1] == "unlabelled input nameless"
 
 
 def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem(
@@ -185,3 +261,25 @@ def test_a_champion_sees_a_safeguarding_incident_can_hide_it_but_not_read_the_ds
     assert world.graph.hidden == ["822001_9001"]
     with world.sessions() as session:
         assert session.query(models.Action).filter_by(action="hide", ok=True).count() == 1
+
+
+def test_every_page_has_aa_contrast_and_labelled_controls_at_both_widths(
+        chromium, console: str, world: World):
+    with world.sessions.begin() as session:
+        ack = links.ack_url(world.config, session, world.incidents["threat"])
+    pages = {"signed out": [console + "/sign-in", ack],
+             "dsl": [console + "/", console + f"/incidents/{world.incidents['pile_on']}",
+                     console + "/audit"],
+             "it": [console + "/sources", console + "/users"]}
+    problems = []
+    for who, urls in pages.items():
+        chromium.delete_all_cookies()
+        if who != "signed out":
+            sign_in(chromium, console, world.email(who))
+        for url in urls:
+            for width in ("phone", "desktop"):
+                use_width(chromium, width)
+                chromium.get(url)
+                problems += [f"{url.removeprefix(console)} ({width}): {p}"
+                             for p in readability_problems(chromium)]
+    assert problems == []
