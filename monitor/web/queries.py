@@ -461,46 +461,38 @@ class AuditRow:
 @dataclass(frozen=True)
 class AuditPage:
     rows: list[AuditRow]
-    total: int
     page: int
-    page_size: int = PAGE_SIZE
-
-    @property
-    def pages(self) -> int:
-        return max(1, ceil(self.total / self.page_size))
+    # Whether older entries follow: the trail is long and only grows, so it is paged by "older"
+    # and "newer" rather than counted on every view.
+    has_older: bool
 
 
 def audit(session: Session, schools: Schools, page: int, *, private_notes: bool,
           page_size: int = PAGE_SIZE) -> AuditPage:
     """The action log of the visible schools, newest first. An action belongs to the school of
-    its item, or of its incident; one with neither is shown to those who see every school."""
+    its item, or of its incident; one with neither is shown to those who see every school.
+    Newest first by id: entries are written as they happen, and the primary key lets the
+    database stop after one page instead of sorting the whole trail."""
     item = aliased(models.Item)
     incident = aliased(models.Incident)
     school = func.coalesce(item.school_id, incident.school_id)
-    base = (select(models.Action.id)
-            .outerjoin(item, item.id == models.Action.item_id)
-            .outerjoin(incident, incident.id == models.Action.incident_id))
     conditions: list[ColumnElement[bool]] = []
     if schools is not None:
         conditions.append(school.in_(list(schools)))
     if not private_notes:
         conditions.append(models.Action.action.not_in(PRIVATE_ACTIONS))
-    total = session.scalar(select(func.count()).select_from(
-        base.where(*conditions).subquery())) or 0
-    pages = max(1, ceil(total / page_size))
-    page = min(max(1, page), pages)
-    tz = models.School.timezone
+    page = max(1, page)
     result = session.execute(
-        select(models.Action, school, tz)
+        select(models.Action, school, models.School.timezone)
         .outerjoin(item, item.id == models.Action.item_id)
         .outerjoin(incident, incident.id == models.Action.incident_id)
         .outerjoin(models.School, models.School.id == school)
         .where(*conditions)
-        .order_by(models.Action.created_at.desc(), models.Action.id.desc())
-        .offset((page - 1) * page_size).limit(page_size)).all()
+        .order_by(models.Action.id.desc())
+        .offset((page - 1) * page_size).limit(page_size + 1)).all()
     rows = [AuditRow(action=a, school_id=sid, timezone=zone or "Europe/London")
-            for a, sid, zone in result]
-    return AuditPage(rows=rows, total=total, page=page, page_size=page_size)
+            for a, sid, zone in result[:page_size]]
+    return AuditPage(rows=rows, page=page, has_older=len(result) > page_size)
 
 
 # --- staff accounts --------------------------------------------------------------------------

@@ -227,6 +227,19 @@ def test_the_audit_trail_is_the_viewers_schools_newest_first(world):
     assert oakfield.rows[0].school_id == "oakfield"
 
 
+def test_the_audit_trail_is_paged_by_older_and_newer(world):
+    with world.sessions.begin() as session:
+        session.add_all(models.Action(incident_id=world.incidents["threat"], action="acknowledge",
+                                      actor=f"staff {n}", ok=True, result="",
+                                      created_at=NOW + timedelta(seconds=n)) for n in range(60))
+    with world.sessions() as session:
+        first = queries.audit(session, ["oakfield"], 1, private_notes=True)
+        second = queries.audit(session, ["oakfield"], 2, private_notes=True)
+    assert (len(first.rows), first.has_older) == (50, True)
+    assert (len(second.rows), second.has_older) == (10, False)
+    assert first.rows[0].action.actor == "staff 59" and second.rows[-1].action.actor == "staff 0"
+
+
 def test_staff_accounts_are_the_schools_and_carry_no_hash(world):
     with world.sessions() as session:
         oakfield = queries.staff_users(session, ["oakfield"])
