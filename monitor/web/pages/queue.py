@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -24,9 +26,9 @@ def queue() -> str | Response:
     schools = schools_visible(viewer)
     filters = queries.QueueFilters.from_args(request.args)
     if schools is not None and filters.school not in ("", *schools):
-        # A school the viewer may not see shows nothing rather than a refusal that would
-        # confirm it exists: the query below is limited to their schools anyway.
-        filters = queries.QueueFilters(**{**filters.__dict__, "school": ""})
+        # A school the viewer may not see is ignored (their own incidents are shown), not
+        # refused: a refusal would confirm it exists. The query keeps to their schools anyway.
+        filters = replace(filters, school="")
     result = queries.queue(session, schools, filters)
     school_choices = queries.school_choices(session, schools)
     return render_template(
