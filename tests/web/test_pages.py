@@ -409,6 +409,20 @@ def test_the_audit_trail_shows_only_the_viewers_schools(staff, world):
     assert STAFF["dsl"][0] in everyone and STAFF["riverside_dsl"][0] in everyone
 
 
+TEMPLATES = CSS.parents[1] / "templates"
+PAGES = ("queue.html", "incident.html", "sources.html", "audit.html", "users.html",
+         "_macros.html")
+
+
+def test_every_form_that_posts_carries_a_csrf_token_and_nothing_is_marked_safe():
+    for name in PAGES:
+        text = re.sub(r"{#.*?#}", "", (TEMPLATES / name).read_text(), flags=re.S)
+        forms = re.findall(r'<form method="post".*?</form>', text, re.S)
+        assert all("ui.csrf()" in form for form in forms), name
+        assert "|safe" not in text.replace(" ", "") and "<script" not in text, name
+        assert "style=" not in text, name  # the CSP allows the stylesheet only
+
+
 # --- looks ---------------------------------------------------------------------------------
 
 def _luminance(colour: str) -> float:
