@@ -138,6 +138,8 @@ class Item(Base):
         Index("ix_item_school_created", "school_id", "created_at"),
         # Repeat offenders are looked up by author on every page.
         Index("ix_item_platform_author", "platform", "author_id"),
+        # The console shows the rest of an incident's thread.
+        Index("ix_item_conversation", "conversation_id", "school_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -269,8 +271,10 @@ class Action(Base):
     __tablename__ = "action"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    # Indexed: an incident's page shows its trail and its items' actions.
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"),
+                                                index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -59,8 +59,9 @@ class Viewer:
 
     @property
     def sees_sources(self) -> bool:
-        """The sources page (health, errors, pausing) is IT's, and a trust admin's."""
-        return self.is_it or self.is_admin
+        """The sources page (health, errors, pausing) and the staff accounts are IT's, the
+        head's who answers for the school, and a trust admin's."""
+        return self.is_it or self.is_admin or self.role == "head"
 
     @property
     def label(self) -> str:

@@ -26,7 +26,7 @@ def viewer(role: str, school: str | None = "oakfield") -> Viewer:
 PERMISSIONS = {
     "digital_champion": (True, False, True, False, False),
     "dsl": (True, True, True, False, False),
-    "head": (True, True, True, False, False),
+    "head": (True, True, True, False, True),
     "it": (False, False, False, True, True),
     "admin": (True, False, True, False, True),
 }

@@ -23,6 +23,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('outcome', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('resolved_by', sa.String(length=200), nullable=True))
     _label_existing_incidents()
+    with op.batch_alter_table('item', schema=None) as batch_op:
+        batch_op.create_index('ix_item_conversation', ['conversation_id', 'school_id'],
+                              unique=False)
+    with op.batch_alter_table('action', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_action_item_id'), ['item_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_action_incident_id'), ['incident_id'], unique=False)
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.add_column(sa.Column('details', sa.JSON(), nullable=True))
     op.create_table('staff_user',
@@ -82,6 +88,11 @@ def downgrade() -> None:
     op.drop_table('staff_user')
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.drop_column('details')
+    with op.batch_alter_table('action', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_action_incident_id'))
+        batch_op.drop_index(batch_op.f('ix_action_item_id'))
+    with op.batch_alter_table('item', schema=None) as batch_op:
+        batch_op.drop_index('ix_item_conversation')
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.drop_column('resolved_by')
         batch_op.drop_column('outcome')
