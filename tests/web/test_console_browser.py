@@ -5,6 +5,7 @@ for a person to look at."""
 
 from __future__ import annotations
 
+import re
 import struct
 
 from selenium.webdriver.common.by import By
@@ -14,6 +15,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from monitor import links, models
 from tests.browser import WIDTHS, screenshot, scrolls_sideways, use_width
+from tests.conftest import wait_for
 from tests.web.conftest import HOSTILE_MARKUP, PASSWORD, World
 
 
@@ -283,3 +285,35 @@ def test_every_page_has_aa_contrast_and_labelled_controls_at_both_widths(
                 problems += [f"{url.removeprefix(console)} ({width}): {p}"
                              for p in readability_problems(chromium)]
     assert problems == []
+
+
+def test_a_member_of_staff_signs_in_with_a_link_sent_to_their_email(
+        chromium, world: World, smtp_inbox):
+    from monitor.config import Config
+    from monitor.web.serve import start
+
+    web = world.config.web.model_copy(update={"mail_url": smtp_inbox.url("nobody@x.example")})
+    config = Config(world.config.settings.model_copy(update={"web": web}), world.config.path,
+                    world.config.secrets, world.config.database_url)
+    handle = start(config, world.sessions)
+    try:
+        console = f"http://127.0.0.1:{web.port}"
+        chromium.get(console + "/sign-in")
+        chromium.find_element(By.LINK_TEXT, "Email me a sign-in link instead").click()
+        chromium.find_element(By.ID, "email").send_keys(world.email("head"))
+        submit(chromium, chromium.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+        assert "on its way" in chromium.find_element(By.TAG_NAME, "main").text
+        assert wait_for(lambda: smtp_inbox.messages, timeout=10)
+        [message] = smtp_inbox.messages
+        assert message["To"] == world.email("head")
+        link = re.search(r"http://\S+/sign-in/\S+", smtp_inbox.text(message)).group(0)
+
+        at_both_widths(chromium, link, "sign-in-link")  # opening it signs nobody in
+        assert chromium.find_element(By.TAG_NAME, "h1").text == "Sign in to Hall Monitor"
+        submit(chromium, chromium.find_element(By.CSS_SELECTOR, "main button[type=submit]"))
+        assert world.name("head") in chromium.find_element(By.CSS_SELECTOR, ".who").text
+        chromium.delete_all_cookies()
+        chromium.get(link)  # and it works once
+        assert "already been used" in chromium.find_element(By.TAG_NAME, "main").text
+    finally:
+        handle.stop()
