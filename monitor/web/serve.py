@@ -9,6 +9,7 @@ A port that cannot be had (in use, not permitted) raises `CannotServe` with one 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import threading
@@ -49,7 +50,10 @@ class Handle:
         trigger = getattr(server, "trigger", None)
         if trigger is not None and self.thread.is_alive():
             # Closed from the server's own loop, which then finds nothing left and returns.
-            trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+            # A request finishing just then may wake the loop, which runs the closing step
+            # before the wake-up byte is written: the trigger is then closed already.
+            with contextlib.suppress(OSError):
+                trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
             self.thread.join(timeout)
         if socket_map:
             wasyncore.close_all(socket_map)
