@@ -25,8 +25,9 @@ from monitor import incidents, message, models, rules, secrets
 from monitor.config import Config, School
 
 REPEAT_WINDOW = timedelta(days=30)
-# Alert kinds about comments; every other kind is a notice about the system, for IT.
-ABOUT_ITEMS = ("item", "update")
+# Alert kinds about comments (and reminders about them); every other kind is a notice about the
+# system, for IT.
+ABOUT_ITEMS = ("item", "update", "escalation")
 # One author's hostile comments on different threads this close together are one campaign
 # against the school (one incident, one person deciding whether to block), not separate rows.
 CAMPAIGN_WINDOW = timedelta(hours=24)

@@ -17,11 +17,12 @@ from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from classifiers.base import Verdict
 from monitor import links, models, rules
+from monitor.actions import available_actions
 from monitor.config import Config, School
 
 EXCERPT = 600
@@ -121,7 +122,6 @@ def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
         what = f"pile-on: {incident.item_count} flagged comments on one thread"
     title = title_for(severity, categories, school.name, platform, what)
     details["title"] = title
-    _remember(session, dedupe, details)
     return Composed(title, render_text(details), details)
 
 
@@ -163,7 +163,6 @@ def compose_escalation(config: Config, school: School, incident: models.Incident
     title = title_for("urgent", categories, school.name, platform,
                       f"NOT YET ACKNOWLEDGED ({waited})")
     details["title"] = title
-    _remember(session, dedupe, details)
     return Composed(title, render_text(details), details)
 
 
@@ -215,19 +214,11 @@ def _incident_part(config: Config, session: Session | None,
 
 
 def supported_actions(session: Session | None, item: models.Item) -> tuple[str, ...]:
-    """The moderation actions the item's source connector declares for this kind of item; none
-    when it declares nothing (an alert must never offer what the platform cannot do)."""
-    from connectors import connector_class
-
-    source = session.get(models.Source, item.source_id) if session is not None else None
-    try:
-        connector = connector_class(source.platform if source is not None else item.platform)
-    except Exception:  # an unknown platform offers nothing; the alert must still go out
+    """The moderation actions the item's platform allows on it (as the console offers them);
+    none without a session to find its source. Undoing (unhide) is left to the console."""
+    if session is None:
         return ()
-    declared = getattr(connector, "supported_actions", None)
-    if declared is None:
-        return ()
-    return tuple(a for a in declared(item.kind) if a in ACTION_LABELS)
+    return tuple(a for a in available_actions(session, item) if a in ACTION_LABELS)
 
 
 def _actions(config: Config, session: Session | None, item: models.Item,
@@ -254,28 +245,6 @@ def _leading_item(session: Session | None, incident: models.Incident) -> models.
         .order_by(models.Item.created_at, models.Item.id)))
     urgent = [item for item, severity in rows if severity == "urgent"]
     return (urgent or [item for item, _ in rows] or [None])[0]
-
-
-# The parts composed for an alert, by its key, until the alert is flushed: an alert written
-# without `details` gets them then, so what the outbox holds is what was composed.
-_PENDING = "hallmonitor.alert_details"
-
-
-def _remember(session: Session | None, dedupe: str, details: dict[str, Any]) -> None:
-    if session is not None:
-        session.info.setdefault(_PENDING, {})[dedupe] = details
-
-
-@event.listens_for(Session, "before_flush")
-def _attach_details(session: Session, _context: Any, _instances: Any) -> None:
-    pending = session.info.get(_PENDING)
-    if not pending:
-        return
-    for row in session.new:
-        if isinstance(row, models.Alert) and row.dedupe_key in pending:
-            details = pending.pop(row.dedupe_key)
-            if row.details is None:
-                row.details = details
 
 
 # --- rendering: plain text and markdown ---------------------------------------------------------

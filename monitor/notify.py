@@ -542,13 +542,10 @@ def message_id_for(rows: list[models.Delivery]) -> str:
     return f"<delivery-{first.id}-{sha256(seed.encode()).hexdigest()[:10]}@hallmonitor>"
 
 
-# Alerts for the people a school names, not notices about the system for IT: a reminder about an
-# unacknowledged incident is one (it must not be marked "For IT", nor settled by IT's rules).
-FOR_PEOPLE = (*alerts.ABOUT_ITEMS, "escalation")
-
-
 def is_it_notice(alert: models.Alert) -> bool:
-    return alert.kind not in FOR_PEOPLE
+    """A notice about the system, for IT: not about comments, nor a reminder about them (one
+    must not be marked "For IT", nor settled by IT's rules)."""
+    return alert.kind not in alerts.ABOUT_ITEMS
 
 
 def compose_message(config: Config, rows: list[models.Delivery]) -> tuple[str, Body]:

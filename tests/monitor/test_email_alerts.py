@@ -114,9 +114,7 @@ def test_without_the_console_the_email_gives_the_commands_instead(tmp_path, smtp
 
 def test_offered_actions_are_those_the_source_connector_supports(tmp_path, smtp_inbox,
                                                                  monkeypatch):
-    monkeypatch.setattr(ReplayConnector, "supported_actions",
-                        classmethod(lambda cls, kind: ("hide", "block") if kind == "comment"
-                                    else ()))
+    monkeypatch.setattr(ReplayConnector, "supports", {"comment": ("hide", "block")})
     config, sessions = school(tmp_path, {"dsl": [smtp_inbox.url()]}, console=False)
     notify.deliver_due(config, sessions, "test")
     plain, html = parts(smtp_inbox.messages[0])
@@ -129,8 +127,7 @@ def test_offered_actions_are_those_the_source_connector_supports(tmp_path, smtp_
 
 def test_with_the_console_actions_link_to_the_item_on_its_incident_page(tmp_path, smtp_inbox,
                                                                         monkeypatch):
-    monkeypatch.setattr(ReplayConnector, "supported_actions",
-                        classmethod(lambda cls, kind: ("hide",)))
+    monkeypatch.setattr(ReplayConnector, "supports", {"comment": ("hide",)})
     config, sessions = school(tmp_path, {"dsl": [smtp_inbox.url()]})
     notify.deliver_due(config, sessions, "test")
     plain, html = parts(smtp_inbox.messages[0])

@@ -43,7 +43,7 @@ def test_the_daemon_polls_classifies_and_emails_the_right_people(tmp_path, smtp_
     for message in smtp_inbox.messages:
         by_recipient.setdefault(message["To"], []).append(message)
     dsl_subjects = [m["Subject"] for m in by_recipient["dsl@school.example"]]
-    assert sorted(s.split(" on ")[0].split(",")[0] for s in dsl_subjects) == [
+    assert sorted(s.split(" - ")[0] for s in dsl_subjects) == [
         "[URGENT] Safeguarding", "[URGENT] Threat"]
     champion = "\n".join(smtp_inbox.text(m) for m in by_recipient["champion@school.example"])
     for text, expected in COMMENTS:

@@ -387,10 +387,11 @@ def test_console_settings_that_cannot_work_are_refused_by_name(tmp_path, web, ke
     assert "hunter2" not in problem
 
 
-def test_a_mail_url_reference_and_a_limit_are_accepted(tmp_path):
+def test_a_mail_url_reference_and_a_limit_are_accepted(tmp_path, monkeypatch):
     from monitor.config import parse
     from tests.builders import write_config, write_replay
 
+    monkeypatch.setenv("HM_MAIL_URL", "mailtos://mail.example?from=hm@school.example")
     write_replay(tmp_path / "fb", ["hello"])
     text = write_config(tmp_path).read_text() + (
         '\n[web]\nmail_url = "env:HM_MAIL_URL"\nsign_in_limit = "3 per minute"\n')
