@@ -259,21 +259,27 @@ def sign_in_by_link(token: str) -> tuple[str, int] | Response:
 
 def _incident_summary(incident: models.Incident) -> dict[str, object]:
     """What the confirmation page says about the incident: no more than the alert already did,
-    and no comment text (the person holding the link may not be signed in)."""
-    from monitor.cli.common import local_time
+    and no comment text (the person holding the link may not be signed in). Times, severity and
+    status are written as everywhere else in the console."""
+    from monitor.web.pages.filters import local_time, severity_label, status_label
 
     config = hm_config()
     school = config.find_school(incident.school_id)
     tz = config.school_timezone(school) if school else config.daemon.timezone
+    # A category that only repeats the harm adds nothing ("Threat (threat)").
+    also = [c for c in incident.categories or [] if c != incident.harm]
     return {
         "id": incident.id,
         "school": config.school_name(incident.school_id),
         "harm": HARM_LABELS.get(incident.harm, incident.harm.replace("_", " ")),
-        "categories": ", ".join(c.replace("_", " ") for c in incident.categories or []),
+        "categories": ", ".join(c.replace("_", " ") for c in also),
         "severity": incident.severity,
+        "severity_label": severity_label(incident.severity),
         "opened": local_time(incident.opened_at, tz),
+        "opened_iso": incident.opened_at.isoformat() if incident.opened_at else "",
         "item_count": incident.item_count,
         "status": incident.status,
+        "status_label": status_label(incident.status),
         "acknowledged_by": incident.acknowledged_by,
         "acknowledged_at": local_time(incident.acknowledged_at, tz)
         if incident.acknowledged_at else None,

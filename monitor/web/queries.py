@@ -223,6 +223,77 @@ def platform_choices(session: Session, schools: Schools) -> list[str]:
 
 # --- one incident ---------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ItemState:
+    """Where an item stands on its platform, as far as the recorded successful actions tell:
+    a failed attempt changed nothing, and only the last of hide and unhide counts."""
+
+    hidden: bool = False
+    deleted: bool = False
+    author_blocked: bool = False
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """What the item's card says about it, most final first."""
+        return tuple(word for word, on in (("Deleted", self.deleted), ("Hidden", self.hidden),
+                                           ("Author blocked", self.author_blocked)) if on)
+
+    def refusal(self, action: str) -> str | None:
+        """Why `action` would do nothing now (None when it still makes sense)."""
+        if self.deleted and action in ("hide", "unhide", "delete"):
+            return "it has already been deleted"
+        if action == "hide" and self.hidden:
+            return "it is already hidden"
+        if action == "unhide" and not self.hidden:
+            return "it is not hidden"
+        if action == "block" and self.author_blocked:
+            return "its author is already blocked"
+        return None
+
+
+def item_states(items: Iterable[models.Item],
+                done: Iterable[models.Action]) -> dict[int, ItemState]:
+    """Each item's state from the actions taken on these items, oldest first. A block is the
+    author's, so it shows on every one of their items here."""
+    return _states({i.id: (i.platform, i.author_id) if i.author_id else None for i in items},
+                   done)
+
+
+def _states(authors: Mapping[int, tuple[str, str] | None],
+            done: Iterable[models.Action]) -> dict[int, ItemState]:
+    hidden: dict[int, bool] = {}
+    deleted: set[int] = set()
+    blocked: set[tuple[str, str]] = set()
+    for action in done:
+        if not action.ok or action.item_id is None:
+            continue
+        if action.action in ("hide", "unhide"):
+            hidden[action.item_id] = action.action == "hide"
+        elif action.action == "delete":
+            deleted.add(action.item_id)
+        elif action.action == "block" and authors.get(action.item_id):
+            blocked.add(authors[action.item_id])
+    return {item_id: ItemState(hidden=hidden.get(item_id, False), deleted=item_id in deleted,
+                               author_blocked=author is not None and author in blocked)
+            for item_id, author in authors.items()}
+
+
+def item_state(session: Session, item: models.Item) -> ItemState:
+    """One item's state, for checking an action before it is taken: its own successful
+    actions, and blocks recorded on any item by the same author."""
+    author = (item.platform, item.author_id) if item.author_id else None
+    same_author = [item.id]
+    if author:
+        same_author = list(session.scalars(select(models.Item.id).where(
+            models.Item.platform == item.platform, models.Item.author_id == item.author_id)))
+    done = session.scalars(
+        select(models.Action)
+        .where(models.Action.item_id.in_(same_author), models.Action.ok.is_(True),
+               or_(models.Action.item_id == item.id, models.Action.action == "block"))
+        .order_by(models.Action.created_at, models.Action.id))
+    return _states(dict.fromkeys(same_author, author) | {item.id: author}, done)[item.id]
+
+
 @dataclass
 class ItemView:
     item: models.Item
@@ -231,6 +302,7 @@ class ItemView:
     feedback: models.Feedback | None = None
     actions: tuple[str, ...] = ()
     no_actions_reason: str = ""
+    state: ItemState = field(default_factory=ItemState)
 
 
 @dataclass
@@ -258,6 +330,11 @@ def incident_school(session: Session, incident_id: int) -> str | None:
                           .where(models.Incident.id == incident_id))
 
 
+def school_timezone(session: Session, school_id: str | None) -> str:
+    school = session.get(models.School, school_id) if school_id else None
+    return (school.timezone if school else "") or "Europe/London"
+
+
 def incident_view(session: Session, incident_id: int, *, private_notes: bool,
                   now: datetime | None = None) -> IncidentView | None:
     """Everything the incident page shows. Private notes are left out of the trail unless
@@ -273,13 +350,19 @@ def incident_view(session: Session, incident_id: int, *, private_notes: bool,
         .order_by(models.Item.created_at, models.Item.id)).all())
     _attach_feedback(session, items)
     item_ids = [view.item.id for view in items]
-    return IncidentView(
+    view = IncidentView(
         incident=incident, school_name=school.name if school else incident.school_id,
         timezone=(school.timezone if school else "") or "Europe/London", items=items,
         thread=thread_items(session, incident.school_id, [v.item for v in items]),
         earlier=authors_earlier(session, incident.school_id, [v.item for v in items],
                                 now or datetime.now(UTC)),
         trail=trail(session, incident_id, item_ids, private_notes=private_notes))
+    # From the trail already read: the item's own actions are all in it.
+    states = item_states([v.item for v in items],
+                         (a for a in view.trail if a.action in MODERATION))
+    for item_view in items:
+        item_view.state = states[item_view.item.id]
+    return view
 
 
 def _with_verdicts(session: Session, items: Sequence[models.Item]) -> list[ItemView]:

@@ -219,7 +219,7 @@ def test_an_alert_link_shows_a_confirmation_page_and_acknowledges_only_when_pres
     # Opened as a phone would, twice, as a mail scanner and then the DSL do: nothing changes.
     at_both_widths(chromium, link, "ack-confirmation")
     assert chromium.find_element(By.TAG_NAME, "h1").text == "Acknowledge this incident?"
-    summary = chromium.find_element(By.CSS_SELECTOR, "dl.summary").text.splitlines()
+    summary = chromium.find_element(By.CSS_SELECTOR, "dl.incident-summary").text.splitlines()
     assert summary[summary.index("Comments") + 1] == "1"  # how many, in words a person reads
     # The page is for whoever holds the link, signed in or not: no comment text on it.
     assert "stepdad" not in chromium.page_source

@@ -17,6 +17,9 @@ from monitor.web.pages import pages
 from monitor.web.pages.filters import action_label, outcome_labels
 
 VIA = "console"
+# Actions that cannot be undone from here: each asks "are you sure?" on a page of its own
+# first, and is only taken when that page's form is sent (no script needed).
+CONFIRMED = ("delete", "block")
 # Long enough for a careful note, short enough that a pasted essay is refused with a reason.
 NOTE_LIMIT = 4000
 
@@ -71,9 +74,13 @@ def incident(incident_id: int) -> str:
         forbidden()
     if viewer.can_moderate:
         for item_view in view.items:
-            item_view.actions = tuple(actions.available_actions(session, item_view.item))
-            if not item_view.actions:
+            offered = actions.available_actions(session, item_view.item)
+            # Hide or Unhide, never both; nothing that would do nothing now.
+            item_view.actions = tuple(a for a in offered if item_view.state.refusal(a) is None)
+            if not offered:
                 item_view.no_actions_reason = no_actions_reason(item_view.item)
+            elif not item_view.actions:
+                item_view.no_actions_reason = "Nothing more can be done to it from here."
     return render_template(
         "incident.html", viewer=viewer, view=view, incident=view.incident,
         outcomes=outcome_labels(), categories=CATEGORIES,
@@ -160,7 +167,7 @@ def _item_of(incident_id: int, item_id: int) -> models.Item:
 
 @pages.post("/incidents/<int:incident_id>/items/<int:item_id>/action")
 @login_required
-def act(incident_id: int, item_id: int) -> Response:
+def act(incident_id: int, item_id: int) -> str | Response:
     viewer = _moderator(incident_id)
     item = _item_of(incident_id, item_id)
     action = request.form.get("action", "")
@@ -174,6 +181,16 @@ def act(incident_id: int, item_id: int) -> Response:
         flash(f"{what} is not available here, so nothing was done"
               + (f": {reason}" if reason else "."), "error")
         return _back(incident_id, anchor)
+    state = queries.item_state(db(), item)
+    pointless = state.refusal(action)
+    if pointless:
+        # A second press, or a page left open while someone else acted: nothing to do.
+        flash(f"{action_label(action)}: nothing was done, because {pointless}.", "error")
+        return _back(incident_id, anchor)
+    if action in CONFIRMED and request.form.get("confirm") != action:
+        return render_template("confirm_action.html", viewer=viewer, item=item,
+                               action=action, incident_id=incident_id,
+                               timezone=queries.school_timezone(db(), item.school_id))
     try:
         record = actions.take_action(console().config, console().sessions, action, item_id,
                                      viewer.email, incident_id=incident_id, via=VIA)
