@@ -126,6 +126,41 @@ def readability_problems(driver) -> list[str]:
     return driver.execute_script(AUDIT_PAGE)
 
 
+def shown(driver, css: str) -> bool:
+    """Whether the element is laid out and seen, as the browser itself judges it (Selenium's own
+    check takes anything inside a closed <details> for hidden, whatever the stylesheet says)."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); const box = e.getBoundingClientRect();"
+        "return e.checkVisibility({contentVisibilityAuto: true, visibilityProperty: true})"
+        " && box.width > 0 && box.height > 0;", css)
+
+
+def bottom_of(driver, css: str) -> float:
+    """Where the first element matching `css` ends, in CSS pixels from the top of the page."""
+    return driver.execute_script(
+        "const box = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "return box.bottom + window.scrollY;", css)
+
+
+# Every choice of a filter that is wider than the room its select gives it (the text would be
+# cut off under the arrow).
+CUT_OFF_CHOICES = """
+const measure = document.createElement("canvas").getContext("2d");
+const cut = [];
+for (const select of document.querySelectorAll("form.filters select")) {
+  const style = getComputedStyle(select);
+  measure.font = style.font;
+  const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  for (const option of select.options) {
+    const width = measure.measureText(option.text).width;
+    if (width > room + 1) cut.push(select.name + ": '" + option.text + "' needs " +
+      Math.ceil(width) + "px of " + Math.floor(room) + "px");
+  }
+}
+return cut;
+"""
+
+
 def test_the_browser_shows_a_local_page_at_phone_and_desktop_widths(chromium, local_server):
     page = (b"<!doctype html><meta name=viewport content='width=device-width'>"
             b"<title>Queue</title><h1>Open incidents</h1>")
@@ -162,8 +197,29 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     # Urgent first (the disclosure and the threat), then the high one; never Riverside's.
     assert sorted(map(int, rows[:2])) == sorted(oakfield[:2]) and rows[2:] == [str(pile_on)]
     at_both_widths(chromium, console + "/", "queue")
+    # On a desktop the filters are simply there, and no choice is cut off by its select's arrow.
+    assert shown(chromium, "#f-status")
+    assert not shown(chromium, ".filter-box summary")
+    assert chromium.execute_script(CUT_OFF_CHOICES) == []
+    # On a phone they fold under "Filter incidents", so the first incident is on the first
+    # screen; the summary opens them.
+    use_width(chromium, "phone")
+    chromium.get(console + "/")
+    assert not shown(chromium, "#f-status")
+    assert bottom_of(chromium, "table.queue tbody tr") <= WIDTHS["phone"][1]
+    chromium.find_element(By.CSS_SELECTOR, ".filter-box summary").click()
+    assert shown(chromium, "#f-status")
+    Select(chromium.find_element(By.ID, "f-harm")).select_by_value("hostility")
+    submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Show']"))
+    assert shown(chromium, "#f-harm")  # a filter in use stays open
+    assert "(filtered)" in chromium.find_element(By.CSS_SELECTOR, ".filter-box summary").text
+    # The comment comes before the forms: a DSL reads what was said on the first screen.
+    chromium.get(console + f"/incidents/{pile_on}")
+    assert bottom_of(chromium, "article.item blockquote.text") <= WIDTHS["phone"][1]
+    use_width(chromium, "desktop")
+    chromium.get(console + "/")
 
-    chromium.find_element(By.CSS_SELECTOR, f"a[href='/incidents/{pile_on}']").click()
+    submit(chromium, chromium.find_element(By.CSS_SELECTOR, f"a[href='/incidents/{pile_on}']"))
     assert chromium.find_element(By.TAG_NAME, "h1").text.startswith(f"Incident #{pile_on}")
     texts = [e.text for e in chromium.find_elements(By.CSS_SELECTOR, "article.item")]
     assert any("you are all useless, the whole staff" in t for t in texts)
@@ -184,11 +240,36 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     assert world.graph.hidden == ["822001_9003"]  # Facebook was asked to hide that comment
     [hide] = world.actions(action="hide")
     assert (hide.ok, hide.item_id, hide.actor) == (True, first, world.email("dsl"))
+    # Now hidden: the card says so, and offers Unhide instead of Hide.
+    card = chromium.find_element(By.ID, f"item-{first}")
+    assert "Hidden on Facebook" in card.find_element(By.CSS_SELECTOR, ".item-state").text
+    assert item_button(chromium, first, "Unhide")
+    assert not card.find_elements(By.XPATH, ".//button[normalize-space()='Hide']")
 
     submit(chromium, item_button(chromium, second, "Not a problem"))
     [correction] = world.feedback("pile_on_1")
     assert correction.not_a_problem and correction.corrected_by == world.email("dsl")
     assert world.graph.hidden == ["822001_9003"]  # feedback touches nothing on Facebook
+
+    # Deleting asks first, on a page of its own, and only its own button deletes.
+    use_width(chromium, "phone")
+    chromium.get(console + f"/incidents/{pile_on}")
+    submit(chromium, item_button(chromium, second, "Delete"))
+    assert chromium.find_element(By.TAG_NAME, "h1").text == "Delete this comment on Facebook?"
+    page = chromium.find_element(By.TAG_NAME, "main").text
+    assert "cannot be undone" in page and "Have you recorded it?" in page
+    assert world.actions(action="delete") == []
+    screenshot(chromium, "console-confirm-delete-phone")
+    assert not scrolls_sideways(chromium)
+    use_width(chromium, "desktop")
+    screenshot(chromium, "console-confirm-delete-desktop")
+    assert readability_problems(chromium) == []
+    submit(chromium, chromium.find_element(By.CSS_SELECTOR, "button.danger"))
+    [delete] = world.actions(action="delete")
+    assert (delete.ok, delete.item_id) == (True, second)
+    card = chromium.find_element(By.ID, f"item-{second}")
+    assert "Deleted on Facebook" in card.find_element(By.CSS_SELECTOR, ".item-state").text
+    assert not card.find_elements(By.XPATH, ".//button[normalize-space()='Delete']")
 
     at_both_widths(chromium, console + f"/incidents/{pile_on}", "incident")
 

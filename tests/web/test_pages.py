@@ -133,6 +133,28 @@ def test_a_trust_admin_sees_and_filters_every_school(staff, world):
     assert incident_links(admin.get("/?school=riverside").text) == [world.incidents["riverside"]]
 
 
+def test_the_filters_fold_under_a_summary_that_is_open_only_while_a_filter_is_in_use(staff):
+    dsl = staff("dsl")
+    plain = dsl.get("/").text
+    # Folded on a phone (console.css opens it on a wide screen), so incidents come first.
+    assert '<details class="filter-box">' in plain
+    assert "<summary>Filter incidents</summary>" in plain
+    assert plain.index('<details class="filter-box">') < plain.index('id="f-status"') \
+        < plain.index("</details>")
+    for filtered in ("/?harm=threat", "/?status=all", "/?category=abusive&page=2"):
+        page = dsl.get(filtered).text
+        assert '<details class="filter-box" open>' in page, filtered
+        assert "Filter incidents <span class=\"in-use\">(filtered)</span>" in page
+    assert '<details class="filter-box">' in dsl.get("/?page=1").text  # a page is no filter
+
+
+def test_the_queue_names_a_harm_once_and_only_categories_that_add_to_it(staff, world):
+    page = staff("dsl").get("/").text
+    labels = re.findall(r'<td data-label="Harm">([^<]*)</td>', page)
+    # Threat and safeguarding incidents' only category is their harm: not "Threat: Threat".
+    assert sorted(labels) == ["Hostility: Abusive", "Safeguarding", "Threat"]
+
+
 # --- who sees what -------------------------------------------------------------------------
 
 def test_another_schools_incident_is_refused_and_absent_from_the_queue(staff, world):
@@ -361,6 +383,115 @@ def test_the_incident_page_shows_the_thread_and_the_authors_other_flagged_items(
     assert "that teacher should be sacked" in page
     # Readable reasons for the incident's own item.
     assert "watch his back" in page
+
+
+def test_the_incident_page_shows_what_was_said_before_the_forms(staff, world):
+    page = staff("dsl").get(f"/incidents/{world.incidents['pile_on']}").text
+    said = page.index("you are all useless, the whole staff")
+    # A DSL reading on a phone meets the comments first, then how to deal with them.
+    assert page.index('id="items-h"') < said < page.index('id="decide-h"') \
+        < page.index('id="outcome"') < page.index('id="notes-h"')
+
+
+def offered(page: str, incident: int, item: int) -> list[str]:
+    """The moderation buttons one item's form offers."""
+    form = re.search(rf'action="/incidents/{incident}/items/{item}/action".*?</form>', page,
+                     re.S)
+    return re.findall(r'name="action" value="(\w+)"', form.group(0)) if form else []
+
+
+def item_card(page: str, item: int) -> str:
+    return re.search(rf'<article class="item panel" id="item-{item}".*?</article>', page,
+                     re.S).group(0)
+
+
+def test_an_item_offers_unhide_only_while_its_last_successful_hide_or_unhide_was_a_hide(
+        staff, world):
+    dsl = staff("dsl")
+    threat, item = world.incidents["threat"], world.items["threat"]
+    page = dsl.get(f"/incidents/{threat}").text
+    assert offered(page, threat, item) == ["hide", "delete", "block"]
+    assert 'class="item-state"' not in item_card(page, item)
+
+    dsl.post(f"/incidents/{threat}/items/{item}/action", {"action": "hide"})
+    # An unhide that failed on Facebook changed nothing: the item is still hidden.
+    with world.sessions.begin() as session:
+        session.add(models.Action(item_id=item, incident_id=threat, action="unhide",
+                                  actor=STAFF["dsl"][0], ok=False, result="Facebook said no"))
+    page = dsl.get(f"/incidents/{threat}").text
+    assert offered(page, threat, item) == ["unhide", "delete", "block"]
+    assert "Hidden on Facebook" in item_card(page, item)
+
+    dsl.post(f"/incidents/{threat}/items/{item}/action", {"action": "unhide"})
+    page = dsl.get(f"/incidents/{threat}").text
+    assert offered(page, threat, item) == ["hide", "delete", "block"]
+    assert "Hidden on Facebook" not in item_card(page, item)
+
+
+def test_a_second_hide_is_refused_and_never_reaches_facebook(staff, world):
+    dsl = staff("dsl")
+    threat, item = world.incidents["threat"], world.items["threat"]
+    dsl.post(f"/incidents/{threat}/items/{item}/action", {"action": "hide"})
+    again = dsl.post(f"/incidents/{threat}/items/{item}/action", {"action": "hide"},
+                     follow=True)
+    assert "Hide: nothing was done, because it is already hidden." in again.text
+    assert world.graph.hidden == [CASES["threat"].comments[0].external_id]
+    assert len(world.actions(item_id=item)) == 1
+
+
+def test_delete_and_block_ask_first_and_only_the_confirmed_post_acts(staff, world):
+    dsl = staff("dsl")
+    threat, item = world.incidents["threat"], world.items["threat"]
+    path = f"/incidents/{threat}/items/{item}/action"
+
+    asked = dsl.post(path, {"action": "delete"})
+    assert asked.status_code == 200
+    assert "Delete this comment on Facebook?" in asked.text
+    assert "This cannot be undone" in asked.text and "Have you recorded it?" in asked.text
+    assert "time, date and place" in asked.text
+    assert "watch his back" in asked.text  # the comment itself, to be sure which one
+    assert '<input type="hidden" name="confirm" value="delete">' in asked.text
+    assert f'action="{path}"' in asked.text and 'name="csrf_token"' in asked.text
+
+    blocking = dsl.post(path, {"action": "block"})
+    assert "Block Parent 3 on Facebook?" in blocking.text
+    assert '<input type="hidden" name="confirm" value="block">' in blocking.text
+    # Confirming one action never carries out another.
+    assert dsl.post(path, {"action": "delete", "confirm": "block"}).status_code == 200
+    assert world.actions(item_id=item) == []
+
+    done = dsl.post(path, {"action": "delete", "confirm": "delete"})
+    assert done.status_code == 303
+    [record] = world.actions(item_id=item)
+    assert (record.action, record.ok, record.actor) == ("delete", True, STAFF["dsl"][0])
+    page = dsl.get(f"/incidents/{threat}").text
+    assert "Deleted on Facebook" in item_card(page, item)
+    assert offered(page, threat, item) == ["block"]  # nothing left to hide or delete
+
+
+def test_hide_stays_a_single_step(staff, world):
+    dsl = staff("dsl")
+    threat, item = world.incidents["threat"], world.items["threat"]
+    answer = dsl.post(f"/incidents/{threat}/items/{item}/action", {"action": "hide"})
+    assert answer.status_code == 303
+    assert [a.action for a in world.actions(item_id=item)] == ["hide"]
+
+
+def test_the_acknowledge_link_page_writes_the_incident_as_the_console_does(app, world):
+    from urllib.parse import urlsplit
+
+    from monitor import links
+
+    with world.sessions.begin() as session:
+        url = links.ack_url(world.config, session, world.incidents["threat"])
+    page = app.test_client().get(urlsplit(url).path).text
+    assert '<span class="sev sev-urgent">Urgent</span>' in page
+    assert '<span class="status status-open">Open</span>' in page
+    opened = re.search(r"<dt>First seen</dt><dd><time datetime=\"[^\"]+\">([^<]+)</time>", page)
+    assert opened and re.fullmatch(r"[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d "
+                                   r"(GMT|BST)", opened.group(1)), page
+    assert "<dt>What</dt><dd>Threat</dd>" in page  # not "Threat (threat)"
+    assert '<dl class="facts incident-summary">' in page
 
 
 # --- sources -------------------------------------------------------------------------------

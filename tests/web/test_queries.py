@@ -264,3 +264,48 @@ def test_readable_reasons_follow_the_categories_and_drop_internal_marks():
         {"abusive": ["useless", "useless", "harmlessphrase lot"], "threat": ["watch his back"],
          "question": ["?"]}, ["abusive", "threat"])
     assert shown == [("threat", ["watch his back"]), ("abusive", ["useless"])]
+
+
+def done(item_id: int, action: str, ok: bool = True) -> models.Action:
+    return models.Action(item_id=item_id, action=action, actor="dsl@oakfield.example", ok=ok)
+
+
+def test_an_items_state_follows_its_last_successful_hide_or_unhide_and_its_authors_block():
+    first = models.Item(id=1, platform="facebook", author_id="p3")
+    second = models.Item(id=2, platform="facebook", author_id="p3")
+    stranger = models.Item(id=3, platform="facebook", author_id="p9")
+    states = queries.item_states([first, second, stranger], [
+        done(1, "hide"), done(1, "unhide", ok=False), done(2, "hide"), done(2, "unhide"),
+        done(3, "delete", ok=False), done(2, "block")])
+    assert states[1] == queries.ItemState(hidden=True, author_blocked=True)
+    assert states[2] == queries.ItemState(hidden=False, author_blocked=True)
+    assert states[3] == queries.ItemState()  # a failed delete left it where it was
+    assert states[1].refusal("hide") == "it is already hidden"
+    assert states[1].refusal("unhide") is None
+    assert states[2].refusal("unhide") == "it is not hidden"
+    assert states[2].refusal("block") == "its author is already blocked"
+    gone = queries.ItemState(deleted=True)
+    assert [gone.refusal(a) for a in ("hide", "unhide", "delete", "block")] == [
+        "it has already been deleted"] * 3 + [None]
+    assert gone.words == ("Deleted",) and states[1].words == ("Hidden", "Author blocked")
+
+
+def test_an_item_is_known_blocked_from_a_block_on_another_item_by_its_author(world):
+    [incident] = add_incidents(world, 1, items=1)
+    with world.sessions.begin() as session:
+        first = session.scalars(select(models.Item)
+                                .join(models.IncidentItem,
+                                      models.IncidentItem.item_id == models.Item.id)
+                                .where(models.IncidentItem.incident_id == incident)).one()
+        later = models.Item(platform="facebook", external_id="again", source_id=first.source_id,
+                            school_id="oakfield", kind="comment", author_id=first.author_id,
+                            text="again", created_at=NOW)
+        session.add(later)
+        session.flush()
+        session.add_all([done(first.id, "block"), done(first.id, "hide")])
+        first_id, later_id = first.id, later.id
+    with world.sessions() as session:
+        assert queries.item_state(session, session.get(models.Item, later_id)) == \
+            queries.ItemState(author_blocked=True)
+        assert queries.item_state(session, session.get(models.Item, first_id)) == \
+            queries.ItemState(hidden=True, author_blocked=True)

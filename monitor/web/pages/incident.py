@@ -83,7 +83,7 @@ def incident(incident_id: int) -> str:
                 item_view.no_actions_reason = "Nothing more can be done to it from here."
     return render_template(
         "incident.html", viewer=viewer, view=view, incident=view.incident,
-        outcomes=outcome_labels(), categories=CATEGORIES,
+        outcomes=outcome_labels(), categories=CATEGORIES, confirmed=CONFIRMED,
         incident_of=queries.incidents_of(
             session, [v.item.id for v in view.earlier] + [i.id for i in view.thread]))
 
