@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import struct
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
@@ -35,11 +36,28 @@ def at_both_widths(driver, url: str, name: str) -> None:
             assert not scrolls_sideways(driver), f"{name} is wider than a phone's screen"
 
 
+def loaded(driver) -> None:
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def submit(driver, button) -> None:
-    """Press a form's button and wait for the page it leads to."""
+    """Press a form's button (or link) and wait for the page it leads to. `button` may be a
+    function that finds it. After a change of width chromedriver's own click can lose track
+    of the page's nodes ("does not belong to the document"); then the element is found again
+    and clicked from the page itself, as a person's tap would."""
+    loaded(driver)
     page = driver.find_element(By.TAG_NAME, "html")
-    button.click()
+    element = button() if callable(button) else button
+    try:
+        element.click()
+    except WebDriverException as error:
+        if "belong to the document" not in str(error):
+            raise
+        element = button() if callable(button) else element
+        driver.execute_script("arguments[0].click();", element)
     WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    loaded(driver)
 
 
 def flash(driver) -> str:
@@ -210,7 +228,7 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     chromium.find_element(By.CSS_SELECTOR, ".filter-box summary").click()
     assert shown(chromium, "#f-status")
     Select(chromium.find_element(By.ID, "f-harm")).select_by_value("hostility")
-    submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Show']"))
+    submit(chromium, lambda: chromium.find_element(By.XPATH, "//button[normalize-space()='Show']"))
     assert shown(chromium, "#f-harm")  # a filter in use stays open
     assert "(filtered)" in chromium.find_element(By.CSS_SELECTOR, ".filter-box summary").text
     # The comment comes before the forms: a DSL reads what was said on the first screen.
@@ -219,7 +237,8 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     use_width(chromium, "desktop")
     chromium.get(console + "/")
 
-    submit(chromium, chromium.find_element(By.CSS_SELECTOR, f"a[href='/incidents/{pile_on}']"))
+    submit(chromium, lambda: chromium.find_element(By.CSS_SELECTOR,
+                                                   f"a[href='/incidents/{pile_on}']"))
     assert chromium.find_element(By.TAG_NAME, "h1").text.startswith(f"Incident #{pile_on}")
     texts = [e.text for e in chromium.find_elements(By.CSS_SELECTOR, "article.item")]
     assert any("you are all useless, the whole staff" in t for t in texts)
@@ -228,7 +247,8 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     assert "owned" not in chromium.title
     assert not chromium.find_elements(By.CSS_SELECTOR, "article.item img")
 
-    submit(chromium, chromium.find_element(By.XPATH, "//button[normalize-space()='Acknowledge']"))
+    submit(chromium,
+           lambda: chromium.find_element(By.XPATH, "//button[normalize-space()='Acknowledge']"))
     assert "acknowledged" in flash(chromium)
     incident = world.incident("pile_on")
     assert incident.status == "acknowledged"
@@ -254,7 +274,7 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     # Deleting asks first, on a page of its own, and only its own button deletes.
     use_width(chromium, "phone")
     chromium.get(console + f"/incidents/{pile_on}")
-    submit(chromium, item_button(chromium, second, "Delete"))
+    submit(chromium, lambda: item_button(chromium, second, "Delete"))
     assert chromium.find_element(By.TAG_NAME, "h1").text == "Delete this comment on Facebook?"
     page = chromium.find_element(By.TAG_NAME, "main").text
     assert "cannot be undone" in page and "Have you recorded it?" in page
@@ -264,7 +284,7 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     use_width(chromium, "desktop")
     screenshot(chromium, "console-confirm-delete-desktop")
     assert readability_problems(chromium) == []
-    submit(chromium, chromium.find_element(By.CSS_SELECTOR, "button.danger"))
+    submit(chromium, lambda: chromium.find_element(By.CSS_SELECTOR, "button.danger"))
     [delete] = world.actions(action="delete")
     assert (delete.ok, delete.item_id) == (True, second)
     card = chromium.find_element(By.ID, f"item-{second}")

@@ -153,6 +153,12 @@ def test_the_queue_names_a_harm_once_and_only_categories_that_add_to_it(staff, w
     labels = re.findall(r'<td data-label="Harm">([^<]*)</td>', page)
     # Threat and safeguarding incidents' only category is their harm: not "Threat: Threat".
     assert sorted(labels) == ["Hostility: Abusive", "Safeguarding", "Threat"]
+    # The same on the incident page: its heading names the harm.
+    threat = staff("dsl").get(f"/incidents/{world.incidents['threat']}").text
+    assert f"<h1>Incident #{world.incidents['threat']}: Threat</h1>" in threat
+    assert "<dt>Categories</dt>" not in threat
+    pile_on = staff("dsl").get(f"/incidents/{world.incidents['pile_on']}").text
+    assert "<dt>Categories</dt><dd>Abusive</dd>" in pile_on
 
 
 # --- who sees what -------------------------------------------------------------------------
