@@ -227,6 +227,8 @@ def test_a_dsl_signs_in_acknowledges_hides_a_comment_and_marks_one_not_a_problem
     assert bottom_of(chromium, "table.queue tbody tr") <= WIDTHS["phone"][1]
     chromium.find_element(By.CSS_SELECTOR, ".filter-box summary").click()
     assert shown(chromium, "#f-status")
+    screenshot(chromium, "console-queue-filters-open-phone")
+    assert not scrolls_sideways(chromium)
     Select(chromium.find_element(By.ID, "f-harm")).select_by_value("hostility")
     submit(chromium, lambda: chromium.find_element(By.XPATH, "//button[normalize-space()='Show']"))
     assert shown(chromium, "#f-harm")  # a filter in use stays open
