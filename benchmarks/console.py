@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,10 +31,10 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scratch_database import fresh_postgres  # noqa: E402
 from monitor import models, sources, users  # noqa: E402
 from monitor.config import load  # noqa: E402
 from monitor.daemon import open_database  # noqa: E402
@@ -238,32 +237,6 @@ def time_page(client: requests.Session, url: str, page: str, count: int) -> Timi
         size = len(answer.content)
     p95 = statistics.quantiles(seconds, n=20)[-1]
     return Timing(page, statistics.median(seconds) * 1000, p95 * 1000, size / 1024)
-
-
-@contextmanager
-def fresh_postgres(url: str | None) -> Iterator[str | None]:
-    """A new empty database beside the one `url` names, dropped afterwards (None: SQLite)."""
-    if not url:
-        yield None
-        return
-    import psycopg
-
-    given = make_url(url)
-    if given.get_backend_name() != "postgresql":
-        raise SystemExit("--database-url must be a postgresql:// URL (SQLite is the default)")
-    admin = given.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"hm_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SystemExit(f"cannot create a scratch database: {reason}") from None
-    try:
-        yield given.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run(label: str, database_url: str | None, args: argparse.Namespace) -> list[tuple]:

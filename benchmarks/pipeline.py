@@ -20,17 +20,14 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scratch_database import fresh_postgres  # noqa: E402
 from monitor import models  # noqa: E402
 from monitor.config import parse  # noqa: E402
 from monitor.daemon import Daemon, open_database  # noqa: E402
@@ -93,32 +90,6 @@ def write_pages(folder: Path, count: int, page_size: int, rng: random.Random) ->
                 "permalink_url": f"https://www.facebook.com/1/posts/{n}",
             })
         (folder / f"{page_number:06d}.json").write_text(json.dumps({"data": comments}))
-
-
-@contextmanager
-def fresh_postgres(url: str | None) -> Iterator[str | None]:
-    """A new empty database beside the one `url` names, dropped afterwards (None: SQLite)."""
-    if not url:
-        yield None
-        return
-    import psycopg
-
-    given = make_url(url)
-    if given.get_backend_name() != "postgresql":
-        raise SystemExit("--database-url must be a postgresql:// URL (SQLite is the default)")
-    admin = given.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"hm_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SystemExit(f"cannot create a scratch database: {reason}") from None
-    try:
-        yield given.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -129,3 +129,15 @@ def resume(source: models.Source, now: datetime) -> None:
     source.failing_since = None
     source.failure_notified = False
     source.next_poll_at = now
+
+
+def state_of(source: models.Source) -> str:
+    """One word for a source's health, the same on the command line and in the console:
+    disabled, paused (waiting for someone), failing (retrying on its own) or ok."""
+    if not source.enabled:
+        return "disabled"
+    if source.paused_reason:
+        return "paused"
+    if source.failing_since or source.failure_count:
+        return "failing"
+    return "ok"

@@ -70,13 +70,11 @@ def _resume(session: Session, source_id: int) -> None:
 
 
 def _state(source: models.Source) -> str:
-    if not source.enabled:
-        return "disabled"
-    if source.paused_reason:
-        return "PAUSED"
-    if source.failing_since or source.failure_count:
-        return "FAILING"
-    return "ok"
+    from monitor.sources import state_of
+
+    # Shouted on the command line, where a paused or failing source must stand out in a table.
+    state = state_of(source)
+    return state if state in ("ok", "disabled") else state.upper()
 
 
 def _row(source: models.Source, items: int, cost: CostEstimate, tz: str) -> list[object]:

@@ -21,6 +21,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from classifiers.base import CATEGORIES
 from monitor import models, rules
+from monitor.sources import state_of
 
 PAGE_SIZE = 50
 SEVERITIES = rules.SEVERITY_ORDER
@@ -491,14 +492,7 @@ class SourceRow:
 
     @property
     def state(self) -> str:
-        s = self.source
-        if not s.enabled:
-            return "disabled"
-        if s.paused_reason:
-            return "paused"
-        if s.failing_since or s.failure_count:
-            return "failing"
-        return "ok"
+        return state_of(self.source)
 
 
 def source_rows(session: Session, schools: Schools) -> list[SourceRow]:
