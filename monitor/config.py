@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -114,6 +114,49 @@ class QuietHours(Strict):
     end: time
 
 
+# A field called `time` cannot also be annotated `time`.
+TimeOfDay = time
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _weekday(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in WEEKDAYS:
+        return value.strip().lower()
+    raise ValueError(f"{value!r} is not a day of the week (monday, tuesday, ... sunday)")
+
+
+def _time_of_day(value: Any) -> Any:
+    if isinstance(value, time):
+        return value
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", value) if isinstance(value, str) else None
+    if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
+        return time(int(match.group(1)), int(match.group(2)))
+    raise ValueError(f"{value!r} is not a time of day such as \"07:30\"")
+
+
+class DigestSchedule(Strict):
+    """When the head's weekly digest goes out, in the school's timezone. A top-level [digest]
+    table sets it for every school; a school's own [schools.digest] overrides it key by key."""
+
+    day: Annotated[str, BeforeValidator(_weekday)] = "monday"
+    time: Annotated[TimeOfDay, BeforeValidator(_time_of_day)] = TimeOfDay(7, 30)
+    enabled: bool = True
+
+
+class TermDates(Strict):
+    """One term, first and last day inclusive (TOML dates: start = 2026-09-03)."""
+
+    start: date
+    end: date
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _in_order(self) -> TermDates:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
 class Account(Strict):
     platform: str
     account: str = Field(min_length=1)
@@ -177,10 +220,23 @@ class School(Strict):
     recipients: list[Recipient] = []
     # Category -> roles, overriding the defaults of the design for this school.
     routes: dict[str, list[Literal["digital_champion", "dsl", "head", "it"]]] = {}
+    # The weekly digest's schedule; after loading it holds the trust-wide [digest] defaults with
+    # this school's own keys on top.
+    digest: DigestSchedule = DigestSchedule()
+    # Term time, for leaving out holiday weeks: ranges here, or the iCalendar file the school
+    # publishes (relative to the config file). Without either every week is a school week.
+    term_dates: list[TermDates] = []
+    term_calendar: Path | None = None
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _timezone(v))
 
     _routes = field_validator("routes")(lambda v: _category_keys(v))
+
+    @model_validator(mode="after")
+    def _one_source_of_terms(self) -> School:
+        if self.term_dates and self.term_calendar is not None:
+            raise ValueError("give term_dates or term_calendar, not both")
+        return self
 
 
 class ClassifierSettings(Strict):
@@ -273,6 +329,8 @@ class Settings(Strict):
     web: WebSettings = WebSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     retention: RetentionSettings = RetentionSettings()
+    # The digest schedule every school inherits unless it sets its own.
+    digest: DigestSchedule = DigestSchedule()
     schools: list[School] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -369,9 +427,27 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> None:
                     settings["path"] = str(DEMO_DIR / path[5:])
                 elif not Path(path).expanduser().is_absolute():
                     settings["path"] = str(base_dir / path)
-        names = school.get("pupil_names")
-        if isinstance(names, str) and not Path(names).expanduser().is_absolute():
-            school["pupil_names"] = str(base_dir / names)
+        for key in ("pupil_names", "term_calendar"):
+            name = school.get(key)
+            if isinstance(name, str) and not Path(name).expanduser().is_absolute():
+                school[key] = str(base_dir / name)
+
+
+def _inherit_digest(school: School, trust: DigestSchedule) -> School:
+    """The school's digest schedule: the trust-wide one with the keys the school set itself."""
+    own = {key: getattr(school.digest, key) for key in school.digest.model_fields_set}
+    return school.model_copy(update={"digest": trust.model_copy(update=own)})
+
+
+def _check_term_calendar(key_path: str, path: Path) -> list[str]:
+    """A missing or unreadable term calendar is named now, not on the Monday the digest runs."""
+    from monitor.digest.holidays import HolidayError, read_calendar
+
+    try:
+        read_calendar(path)
+    except HolidayError as exc:
+        return [f"{key_path}: {exc}"]
+    return []
 
 
 def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secrets.Secret],
@@ -468,7 +544,9 @@ def parse(text: str, *, path: Path | None = None) -> Config:
     if not data_dir.is_absolute():
         data_dir = base_dir / data_dir
     settings = settings.model_copy(
-        update={"daemon": settings.daemon.model_copy(update={"data_dir": data_dir})}
+        update={"daemon": settings.daemon.model_copy(update={"data_dir": data_dir}),
+                "schools": [_inherit_digest(school, settings.digest)
+                            for school in settings.schools]}
     )
     problems: list[str] = []
     for s, school in enumerate(settings.schools):
@@ -477,6 +555,8 @@ def parse(text: str, *, path: Path | None = None) -> Config:
                 read_pupil_names(school.pupil_names)
             except ValueError as exc:
                 problems.append(f"schools[{s}].pupil_names: {exc}")
+        if school.term_calendar is not None:
+            problems += _check_term_calendar(f"schools[{s}].term_calendar", school.term_calendar)
     resolved, secret_problems = _collect_secrets(settings, base_dir)
     problems += secret_problems + _check_accounts(settings, resolved)
     if problems:
