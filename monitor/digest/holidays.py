@@ -152,8 +152,9 @@ def _event_days(event, summary: str, source: str) -> DateRange:
         # An event ending at midnight does not touch the day it ends on.
         last = (end - timedelta(microseconds=1)).date() if end != start else end.date()
     else:
-        # DTEND of an all-day event is exclusive: the day after the last day.
-        last = end - timedelta(days=1) if end > first else first
+        # DTEND of an all-day event is exclusive: the day after the last day (some publishers
+        # write DTEND equal to DTSTART for a one-day event).
+        last = end - timedelta(days=1) if end != first else first
     if last < first:
         raise HolidayError(f"{source}: {summary!r} ends before it starts")
     return DateRange(first, last)
