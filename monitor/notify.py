@@ -50,7 +50,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
@@ -86,8 +86,47 @@ def _print_to_terminal(body: str, title: str, notify_type: str, *args, **kwargs)
     """`console://` prints alerts in the terminal: the demo's recipient, and handy when testing."""
     rule = "─" * 78
     sys.stdout.write(f"\n{rule}\n{title}\n{rule}\n{body}\n")
+    # A terminal cannot show a file: it says what came with the message (the email carries it).
+    for attachment in kwargs.get("attach") or ():
+        sys.stdout.write(f"[Attached: {attachment.name} ({attachment.mimetype}), "
+                         "sent with the email]\n")
     sys.stdout.flush()
     return True
+
+
+# An inline attachment's name is its Content-ID too: kept to characters that need no quoting in
+# a header, a file name or an HTML attribute.
+_ATTACHMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message: to an email as a MIME part, to other services as Apprise
+    sends attachments to them (services that cannot take files send the message without it).
+
+    With a `content_id`, an HTML email shows it in place where its HTML says
+    `<img src="cid:CONTENT_ID">`, in a multipart/related part marked inline with its file name
+    (so mail clients also offer it to save). Apprise's email plugin makes an inline part's
+    Content-ID from its file name, so the Content-ID is the name: `content_id` must equal `name`
+    (use the `cid` property in the HTML)."""
+
+    name: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _ATTACHMENT_NAME.fullmatch(self.name):
+            raise ValueError(f"attachment name {self.name!r}: use letters, digits, '.', '-' "
+                             "and '_' only")
+        if self.content_id is not None and self.content_id != self.name:
+            raise ValueError(f"attachment {self.name!r}: its Content-ID must be its name "
+                             f"(got {self.content_id!r})")
+
+    @property
+    def cid(self) -> str:
+        """The address an HTML email uses for it: `<img src="...">`."""
+        return f"cid:{self.content_id or self.name}"
 
 
 @dataclass(frozen=True)
@@ -210,12 +249,17 @@ def body_format_for(service: object) -> apprise.NotifyFormat:
     return apprise.NotifyFormat.TEXT
 
 
-def send_apprise(url: str, title: str, body: str, *, message_id: str | None = None) -> SendResult:
+def send_apprise(url: str, title: str, body: str, *, message_id: str | None = None,
+                 attachments: Sequence[Attachment] = ()) -> SendResult:
     """Send one message to one Apprise URL and say how it went, without raising.
 
     The body goes in the service's own format (see `body_format_for`) when it carries one (a
     `Body`), else as plain text: Apprise escapes text for services that show HTML and keeps its
-    line breaks. An HTML email's text part is the message's own plain text, line for line."""
+    line breaks. An HTML email's text part is the message's own plain text, line for line.
+
+    `attachments` go with the message (see `Attachment`): an HTML email with one that has a
+    Content-ID is multipart/related, its HTML and text parts followed by the files, the inline
+    ones carrying their Content-ID."""
     _install_hooks()
     target = apprise.Apprise()
     if not target.add(url):
@@ -231,7 +275,10 @@ def send_apprise(url: str, title: str, body: str, *, message_id: str | None = No
     capture_token = _CAPTURE.set(captured)
     text_token = _TEXT_PART.set(str(body) if body_format == apprise.NotifyFormat.HTML else None)
     try:
-        result = target.notify(body=content, title=title, body_format=body_format)
+        attach = _apprise_attachments(target[0], attachments,
+                                      html=body_format == apprise.NotifyFormat.HTML)
+        result = target.notify(body=content, title=title, body_format=body_format,
+                               attach=attach)
     except Exception as exc:  # a plugin bug must not take the delivery job down
         return SendResult(False, f"{type(exc).__name__}: {one_line(str(exc))}")
     finally:
@@ -241,6 +288,24 @@ def send_apprise(url: str, title: str, body: str, *, message_id: str | None = No
     if result:
         return SendResult(True)
     return explain_failure(captured)
+
+
+def _apprise_attachments(service: object, attachments: Sequence[Attachment], *,
+                         html: bool) -> apprise.AppriseAttachment | None:
+    """The files as Apprise attachments (held in memory, never written to disk). An HTML email
+    with an inline file is switched to Apprise's inline mode (RFC 2387, as the URL's
+    `?inline=yes` would), which makes it multipart/related with each image's Content-ID its
+    name; in that mode Apprise shows every image attachment in place."""
+    if not attachments:
+        return None
+    from apprise.attachment.memory import AttachMemory
+    from apprise.plugins.email.base import NotifyEmail
+
+    if html and isinstance(service, NotifyEmail) and any(a.content_id for a in attachments):
+        service.inline = True
+    return apprise.AppriseAttachment([
+        AttachMemory(content=a.data, name=a.name, mimetype=a.content_type)
+        for a in attachments])
 
 
 def one_line(text: str, limit: int = 200) -> str:
