@@ -163,6 +163,20 @@ def test_the_example_config_is_valid_as_shipped(capsys):
     assert "Config OK" in capsys.readouterr().out
 
 
+def test_the_example_digest_schedule_and_term_dates_are_valid_when_uncommented(tmp_path):
+    from datetime import date, time
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    for line in ("# digest = {", "# term_dates = [", "#     { start", "# ]"):
+        assert line in text
+        text = text.replace(line, line[2:])
+    school = parse(text, path=tmp_path / "config.toml").schools[0]
+    assert (school.digest.day, school.digest.time) == ("monday", time(7, 30))
+    assert [(t.start, t.end) for t in school.term_dates] == [
+        (date(2026, 9, 3), date(2026, 10, 23)), (date(2026, 11, 2), date(2026, 12, 18))]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

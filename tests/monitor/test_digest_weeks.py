@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from monitor.config import DigestSchedule
+from monitor.config import ConfigError, DigestSchedule, parse
 from monitor.digest.weeks import (
     due_at,
     due_week,
@@ -143,3 +143,67 @@ def test_a_configured_day_and_time_move_the_due_moment():
     assert due_week(datetime(2026, 10, 30, 16, tzinfo=UTC), schedule, LONDON).label == "2026-W43"
     sydney = due_at(week_of("2026-W48", "Australia/Sydney"), schedule)
     assert sydney == datetime(2026, 11, 27, 5, tzinfo=UTC)  # 16:00 AEDT (UTC+11)
+
+
+SCHOOLS = """
+[[schools]]
+id = "oakfield"
+name = "Oakfield Primary School"
+{oakfield}
+
+[[schools.accounts]]
+platform = "replay"
+account = "1"
+kinds = ["comments"]
+settings = {{ path = "fb" }}
+
+[[schools]]
+id = "riverside"
+name = "Riverside Academy"
+
+[[schools.accounts]]
+platform = "replay"
+account = "2"
+kinds = ["comments"]
+settings = {{ path = "fb" }}
+"""
+
+
+def load_schools(tmp_path, trust: str = "", oakfield: str = ""):
+    text = trust + SCHOOLS.format(oakfield=oakfield)
+    return {s.id: s.digest for s in parse(text, path=tmp_path / "config.toml").schools}
+
+
+def test_the_digest_schedule_defaults_to_monday_0730_enabled(tmp_path):
+    digests = load_schools(tmp_path)
+    assert digests["oakfield"] == DigestSchedule(day="monday", time=time(7, 30), enabled=True)
+
+
+def test_schools_inherit_the_trusts_schedule_and_override_it_key_by_key(tmp_path):
+    digests = load_schools(tmp_path, trust='[digest]\nday = "Sunday"\ntime = 18:00:00\n',
+                           oakfield='digest = { time = "06:45" }')
+    assert digests["riverside"] == DigestSchedule(day="sunday", time=time(18, 0))
+    assert digests["oakfield"] == DigestSchedule(day="sunday", time=time(6, 45))
+    digests = load_schools(tmp_path, trust="[digest]\nenabled = false\n",
+                           oakfield="digest = { enabled = true }")
+    assert not digests["riverside"].enabled
+    assert digests["oakfield"].enabled
+
+
+@pytest.mark.parametrize(
+    ("trust", "oakfield", "expected"),
+    [
+        ('[digest]\nday = "funday"\n', "",
+         "digest.day: 'funday' is not a day of the week (monday, tuesday, ... sunday)"),
+        ("", 'digest = { time = "7.30am" }',
+         "schools[0].digest.time: '7.30am' is not a time of day such as \"07:30\""),
+        ("", 'digest = { time = "24:00" }', "schools[0].digest.time: '24:00' is not a time"),
+        ("", 'digest = { enabled = "sometimes" }', "schools[0].digest.enabled:"),
+        ("", 'digest = { weekday = "monday" }', "schools[0].digest.weekday: unknown key"),
+    ],
+)
+def test_digest_schedule_mistakes_name_the_key(tmp_path, trust, oakfield, expected):
+    with pytest.raises(ConfigError) as error:
+        load_schools(tmp_path, trust, oakfield)
+    assert any(problem.startswith(expected) for problem in error.value.problems), \
+        error.value.problems
