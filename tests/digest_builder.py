@@ -7,8 +7,8 @@ elsewhere):
   the school), 4 complaints about the lunch menu, 3 questions (one answered by the school's
   Page in its thread, one answered only by another parent, one asked too recently to judge),
   1 media enquiry (the school replied and recorded it), 1 threat, 2 safeguarding comments,
-  1 abusive one, 1 comment with no category whose text retention has removed: 19 comments, plus
-  the Page's own 2 replies, which are not counted.
+  1 abusive one, and 2 with no category (another parent's answer, and one whose text retention
+  has removed): 20 comments, plus the Page's own 2 replies, which are not counted.
 - X: 3 praise posts as in every week, 2 questions (one answered by the school's handle), and the
   school's own reply: 5 counted.
 - Incidents: a threat (acknowledged after 12 minutes, reported to the police), a safeguarding
@@ -297,3 +297,23 @@ def _health(session: Session, sources: dict[str, models.Source]) -> None:
         session.add_all(models.PaidRead(platform="x", resource=f"post:{day.day}-{n}",
                                         day=day.strftime("%Y-%m-%d"), source_id=x)
                         for n in range(100))
+
+
+def build_quiet(directory: Path) -> Built:
+    """A quiet week at Oakfield: three thank-yous on Facebook, a Page that polled without
+    fault, and nothing else at all."""
+    config = load(write_school_config(directory))
+    _, sessions = open_database(config)
+    built = Built(config, sessions)
+    with sessions.begin() as session:
+        session.add(models.School(id=SCHOOL, name="Oakfield Primary School"))
+        sources = _sources(session)
+        sources["ig"].paused_at = sources["ig"].paused_reason = None
+        session.delete(sources["x"])
+        writer = _Writer(session, built, sources)
+        for n in range(3):
+            writer.item("fb", START + timedelta(days=n, hours=10), EVERY_WEEK_PRAISE,
+                        ["praise"])
+        session.add(models.PollRun(source_id=sources["fb"].id, started_at=START,
+                                   finished_at=START + timedelta(minutes=1)))
+    return built

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, cast, exists, func, or_, select
+from sqlalchemy import String, and_, cast, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from monitor import costs, incidents, models, rules
@@ -236,7 +236,7 @@ def headline(total: int, lines: Sequence[IncidentLine], threats: int) -> str:
         mood = "A week that needs your attention"
     else:
         mood = "A quiet week" if len(lines) <= 3 and not threats else "A busy week"
-    parts = [_plural(total, "comment"), f"{len(lines)} needed action",
+    parts = [_plural(total, "comment"), f"{len(lines) or 'none'} needed action",
              "no threats" if not threats else _plural(threats, "threat")]
     if still_open:
         parts.insert(2, f"{still_open} still open")
@@ -279,7 +279,7 @@ class _OwnAccounts:
 
     def excluded(self, item):
         found = self.match(item)
-        return True if found is None else ~found
+        return true() if found is None else ~found
 
 
 # --- incidents ----------------------------------------------------------------------------------
@@ -520,7 +520,7 @@ def _replied_to(question, own: _OwnAccounts, within: timedelta | None):
     reply = aliased(models.Item)
     mine = own.match(reply)
     if mine is None:
-        return exists().where(False)
+        return false()
     thread = or_(and_(question.conversation_id != "",
                       reply.conversation_id == question.conversation_id),
                  reply.parent_id == question.external_id)
