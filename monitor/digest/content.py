@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, cast, exists, false, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import String, and_, cast, func, or_, select, true
+from sqlalchemy.orm import Session
 
 from monitor import costs, incidents, models, rules
 from monitor.config import Config
@@ -372,13 +372,12 @@ def _media(session: Session, school_id: str, start: datetime, end: datetime,
         select(models.IncidentItem.item_id, models.Incident.outcome)
         .join(models.Incident, models.Incident.id == models.IncidentItem.incident_id)
         .where(models.IncidentItem.item_id.in_(ids))).all())
-    replied = set(session.scalars(
-        select(item.id).where(item.id.in_(ids), _replied_to(item, own, None))))
+    replies = _Replies.since(session, school_id, start, own)
     return [MediaEnquiry(
         item_id=row.id, platform=row.platform, author=_author(row.author_name,
                                                               row.author_handle),
         excerpt=excerpt(row.text), permalink=row.permalink, created_at=row.created_at,
-        replied=row.id in replied, actions=tuple(actions.get(row.id, ())),
+        replied=replies.answered(row), actions=tuple(actions.get(row.id, ())),
         outcome=incidents.OUTCOMES.get(outcomes.get(row.id) or "", outcomes.get(row.id)))
         for row in rows]
 
@@ -514,21 +513,37 @@ def _pupil_names(school) -> list[str]:
 
 # --- unanswered questions -----------------------------------------------------------------------
 
-def _replied_to(question, own: _OwnAccounts, within: timedelta | None):
-    """A reply from the school's own account in the question's thread after it was asked
-    (within `within` of it, if given)."""
-    reply = aliased(models.Item)
-    mine = own.match(reply)
-    if mine is None:
-        return false()
-    thread = or_(and_(question.conversation_id != "",
-                      reply.conversation_id == question.conversation_id),
-                 reply.parent_id == question.external_id)
-    conditions = [reply.school_id == question.school_id, thread, mine,
-                  reply.created_at >= question.created_at, reply.id != question.id]
-    if within is not None:
-        conditions.append(reply.created_at <= question.created_at + within)
-    return exists().where(*conditions)
+@dataclass(frozen=True, slots=True)
+class _Replies:
+    """The school's own posts since a moment, by thread. The school answers a few dozen times a
+    week: read once and matched here, rather than a correlated search of every item per
+    question (a busy week has thousands of questions)."""
+
+    by_conversation: dict[str, list[datetime]]
+    by_parent: dict[str, list[datetime]]
+
+    @classmethod
+    def since(cls, session: Session, school_id: str, moment: datetime,
+              own: _OwnAccounts) -> _Replies:
+        by_conversation: dict[str, list[datetime]] = defaultdict(list)
+        by_parent: dict[str, list[datetime]] = defaultdict(list)
+        mine = own.match(models.Item)
+        if mine is not None:
+            item = models.Item
+            for conversation, parent, at in session.execute(
+                    select(item.conversation_id, item.parent_id, item.created_at)
+                    .where(item.school_id == school_id, item.created_at >= moment, mine)):
+                if conversation:
+                    by_conversation[conversation].append(at)
+                if parent:
+                    by_parent[parent].append(at)
+        return cls(by_conversation, by_parent)
+
+    def answered(self, item: models.Item) -> bool:
+        """A reply from the school's own account in the item's thread after it was posted."""
+        times = (self.by_conversation.get(item.conversation_id, [])
+                 if item.conversation_id else []) + self.by_parent.get(item.external_id, [])
+        return any(at >= item.created_at for at in times)
 
 
 def _unanswered(session: Session, school_id: str, start: datetime, end: datetime,
@@ -537,14 +552,17 @@ def _unanswered(session: Session, school_id: str, start: datetime, end: datetime
     account has not answered in their thread."""
     item = models.Item
     latest = min(end, now - ANSWER_WITHIN)
-    rows = session.scalars(
+    rows = list(session.scalars(
         select(item).join(models.Verdict, models.Verdict.item_id == item.id)
         .where(item.school_id == school_id, item.created_at >= start,
-               item.created_at < latest, _has_category("question"), own.excluded(item),
-               ~_replied_to(item, own, None))
-        .order_by(item.created_at, item.id))
+               item.created_at < latest, _has_category("question"), own.excluded(item))
+        .order_by(item.created_at, item.id)))
+    if not rows:
+        return []
+    replies = _Replies.since(session, school_id, start, own)
     return [Question(row.id, row.platform, _author(row.author_name, row.author_handle),
-                     excerpt(row.text), row.permalink, row.created_at) for row in rows]
+                     excerpt(row.text), row.permalink, row.created_at)
+            for row in rows if not replies.answered(row)]
 
 
 # --- connector health and cost ------------------------------------------------------------------
