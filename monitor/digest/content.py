@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 
 from sqlalchemy import String, and_, cast, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -470,9 +471,10 @@ def _standouts(session: Session, school_id: str, category: str, start: datetime,
 
 
 def _examples(rows, phrase: str) -> list[Example]:
+    """The first comments of the week that say the phrase (read only until enough are found)."""
+    saying = (row for row in rows if phrases.contains(row.text, phrase))
     return [Example(row.id, excerpt(row.text, 280), _author(row.author_name, row.author_handle),
-                    row.permalink)
-            for row in rows if phrases.contains(row.text, phrase)][:EXAMPLES]
+                    row.permalink) for row in islice(saying, EXAMPLES)]
 
 
 def _names(session: Session, config: Config, school_id: str, start: datetime, end: datetime,
@@ -539,7 +541,7 @@ class _Replies:
                     by_parent[parent].append(at)
         return cls(by_conversation, by_parent)
 
-    def answered(self, item: models.Item) -> bool:
+    def answered(self, item) -> bool:  # an Item, or a row with its thread's columns
         """A reply from the school's own account in the item's thread after it was posted."""
         times = (self.by_conversation.get(item.conversation_id, [])
                  if item.conversation_id else []) + self.by_parent.get(item.external_id, [])
@@ -552,8 +554,10 @@ def _unanswered(session: Session, school_id: str, start: datetime, end: datetime
     account has not answered in their thread."""
     item = models.Item
     latest = min(end, now - ANSWER_WITHIN)
-    rows = list(session.scalars(
-        select(item).join(models.Verdict, models.Verdict.item_id == item.id)
+    rows = list(session.execute(
+        select(item.id, item.platform, item.author_name, item.author_handle, item.text,
+               item.permalink, item.created_at, item.conversation_id, item.external_id)
+        .join(models.Verdict, models.Verdict.item_id == item.id)
         .where(item.school_id == school_id, item.created_at >= start,
                item.created_at < latest, _has_category("question"), own.excluded(item))
         .order_by(item.created_at, item.id)))
