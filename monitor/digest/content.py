@@ -28,6 +28,7 @@ ANSWER_WITHIN = timedelta(hours=48)
 EXCERPT = 140
 EXAMPLES = 2
 URGENT_HARMS = incidents.URGENT_HARMS
+FLAGGED = ("urgent", "high", "normal")
 
 
 # --- the sections -------------------------------------------------------------------------------
@@ -148,6 +149,9 @@ class HeadDigest:
     start: datetime
     end: datetime
     total: int  # comments and mentions this week, the school's own posts left out
+    # Items this week of normal severity or above (all but praise, questions, spam and the
+    # unflagged): a holiday week with none of these sends no digest.
+    flagged: int
     needed_action: int
     threats: int
     headline: str
@@ -190,15 +194,15 @@ def head_digest(session: Session, config: Config, school_id: str, start: datetim
     now = now or end
     own = _OwnAccounts.of(session, school_id)
     lines = _incident_lines(session, _needing_action(school_id, start, end))
-    platforms, categories = _volumes(session, school_id, start, end, own)
-    earlier_counts = [_volumes(session, school_id, s, e, own) for s, e in earlier]
+    platforms, categories, flagged = _volumes(session, school_id, start, end, own)
+    earlier_counts = [_volumes(session, school_id, s, e, own)[:2] for s, e in earlier]
     total = sum(platforms.values())
     threats = sum(1 for line in lines if line.harm == "threat" and line.opened_at >= start)
     volumes = _compare(platforms, categories, earlier_counts) if total or any(
         sum(p.values()) for p, _ in earlier_counts) else None
     return HeadDigest(
         school_id=school_id, school_name=config.school_name(school_id), start=start, end=end,
-        total=total, needed_action=len(lines), threats=threats,
+        total=total, flagged=flagged, needed_action=len(lines), threats=threats,
         headline=headline(total, lines, threats),
         incidents=tuple(lines),
         media=tuple(_media(session, school_id, start, end, own)),
@@ -386,13 +390,15 @@ def _media(session: Session, school_id: str, start: datetime, end: datetime,
 # --- volumes ------------------------------------------------------------------------------------
 
 def _volumes(session: Session, school_id: str, start: datetime, end: datetime,
-             own: _OwnAccounts) -> tuple[Counter[str], Counter[str]]:
-    """Items per platform and per category in [start, end). Grouped in SQL by platform and by
-    the verdict's category list as text: a week has few distinct lists, however many items."""
+             own: _OwnAccounts) -> tuple[Counter[str], Counter[str], int]:
+    """Items per platform and per category in [start, end), and how many were flagged. Grouped
+    in SQL by platform and by the verdict's category list as text: a week has few distinct
+    lists, however many items."""
     item, verdict = models.Item, models.Verdict
     listed = cast(verdict.categories, String)
     platforms: Counter[str] = Counter()
     categories: Counter[str] = Counter()
+    flagged = 0
     for platform, category_list, n in session.execute(
             select(item.platform, listed, func.count())
             .outerjoin(verdict, verdict.item_id == item.id)
@@ -400,9 +406,12 @@ def _volumes(session: Session, school_id: str, start: datetime, end: datetime,
                    item.created_at < end, own.excluded(item))
             .group_by(item.platform, listed)):
         platforms[platform] += n
-        for category in _parsed(category_list) or ["none"]:
+        found = _parsed(category_list)
+        for category in found or ["none"]:
             categories[category] += n
-    return platforms, categories
+        if rules.severity_of(found) in FLAGGED:
+            flagged += n
+    return platforms, categories, flagged
 
 
 def _parsed(listed: str | None) -> list[str]:

@@ -35,6 +35,8 @@ def summary(built) -> content.DslSummary:
 def test_the_headline_counts_the_week_without_the_schools_own_replies(built):
     found = digest(built)
     assert (found.total, found.needed_action, found.threats) == (25, 5, 1)
+    # Threat, 2 safeguarding, abusive, 4 complaints, media; not praise, questions or the rest.
+    assert found.flagged == 9
     assert found.headline == ("A week that needs your attention: 25 comments, 5 needed action, "
                               "3 still open and 1 threat")
     assert (found.start, found.end, found.school_name) == (START, END, "Oakfield Primary School")
@@ -135,8 +137,8 @@ def test_counts_keep_working_once_retention_has_removed_the_texts(built):
     with built.sessions.begin() as session:
         session.execute(update(models.Item).values(text=""))
     after = digest(built)
-    assert (after.total, after.needed_action, after.volumes) == (
-        before.total, before.needed_action, before.volumes)
+    assert (after.total, after.flagged, after.needed_action, after.volumes) == (
+        before.total, before.flagged, before.needed_action, before.volumes)
     assert [q.item_id for q in after.unanswered] == [q.item_id for q in before.unanswered]
     assert after.feelings is None  # no words left to compare
 
@@ -146,6 +148,7 @@ def test_a_quiet_week_leaves_out_the_sections_with_nothing_to_say(tmp_path, monk
     quiet = digest(week.build_quiet(tmp_path))
     assert quiet.headline == "A quiet week: 3 comments, none needed action and no threats"
     assert quiet.incidents == quiet.media == quiet.unanswered == ()
+    assert quiet.flagged == 0
     # Praise as in any week (and too little of it to stand out), a Page that polled fine and
     # charges nothing.
     assert quiet.feelings is None and quiet.health is None
