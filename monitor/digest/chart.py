@@ -19,7 +19,11 @@ import io
 import math
 import threading
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
+# The chart's file name in an email, which is also its Content-ID: the HTML shows it with
+# `<img src="cid:volume-chart.png" width="600" alt="...">`.
+CHART_FILE = "volume-chart.png"
 # Email bodies are about 600 px wide; drawn at twice that so the chart is sharp on high-density
 # screens, and shown at 600 px by the HTML (`DISPLAY_WIDTH`).
 DISPLAY_WIDTH = 600
@@ -65,10 +69,10 @@ def _rows(counts: dict[str, tuple[int, float]]) -> list[tuple[str, int, float]]:
 
 
 def _number(value: float) -> str:
-    """A count as a person says it: 12, 12.5 (an average keeps one decimal only when it has
-    one)."""
-    rounded = round(value, 1)
-    return f"{rounded:.0f}" if rounded == int(rounded) else f"{rounded:.1f}"
+    """A count as a person says it: 12, 12.5, 38.3 for 38.25 (an average keeps one decimal only
+    when it has one, rounded half up as people round)."""
+    rounded = Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{rounded:.0f}" if rounded == rounded.to_integral_value() else f"{rounded:.1f}"
 
 
 def chart_height(volumes: Volumes) -> float:

@@ -85,6 +85,7 @@ def test_the_alt_text_says_every_number_the_chart_shows():
     assert "By platform: Facebook 214 (average 180.5); Instagram 41 (average 38); " \
            "X 20 (average 22)." in text
     assert "By category: praise 30 (average 25); complaint 12 (average 14.5)" in text
+    assert "threat 1 (average 0.3)" in text  # 0.25 rounded as people round
     assert chart_alt_text(Volumes({}, {})).endswith(
         "No comments this week or in the four weeks before.")
 

@@ -10,15 +10,14 @@ import pytest
 from PIL import Image
 
 from monitor import notify
-from monitor.digest.chart import Volumes, chart_alt_text, volume_chart
+from monitor.digest.chart import CHART_FILE, Volumes, chart_alt_text, volume_chart
 
 WEEK = Volumes({"Facebook": (214, 180.5), "X": (20, 22.0)}, {"praise": (30, 25.0)})
 MESSAGE_ID = "<digest-oakfield-2026-W47-abc123@hallmonitor>"
 
 
 def chart_attachment() -> notify.Attachment:
-    return notify.Attachment("volume-chart.png", "image/png", volume_chart(WEEK),
-                             content_id="volume-chart.png")
+    return notify.Attachment(CHART_FILE, "image/png", volume_chart(WEEK), content_id=CHART_FILE)
 
 
 def digest_body(chart: notify.Attachment) -> notify.Body:
