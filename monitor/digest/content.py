@@ -245,8 +245,7 @@ def headline(total: int, lines: Sequence[IncidentLine], threats: int) -> str:
              "no threats" if not threats else _plural(threats, "threat")]
     if still_open:
         parts.insert(2, f"{still_open} still open")
-    return f"{mood}: {', '.join(parts[:-1])} and {parts[-1]}" if len(parts) > 2 else (
-        f"{mood}: {' and '.join(parts)}")
+    return f"{mood}: {', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _plural(n: int, word: str) -> str:
