@@ -4,6 +4,7 @@ and the terminal carry or mention the file; a message without files is as before
 
 from __future__ import annotations
 
+import base64
 import io
 
 import pytest
@@ -113,3 +114,15 @@ def test_an_attachment_name_that_cannot_be_a_content_id_is_refused_plainly(name,
     with pytest.raises(ValueError, match=problem) as raised:
         notify.Attachment(name, "image/png", b"", content_id=content_id)
     assert "\n" not in str(raised.value)
+
+
+def test_a_webhook_gets_the_chart_as_apprise_sends_files_and_the_text_as_its_message(webhook):
+    chart = chart_attachment()
+    body = digest_body(chart)
+    assert notify.send_apprise(webhook.url(), "Weekly digest", body, attachments=[chart]).ok
+    [payload] = webhook.received
+    assert payload["message"] == str(body)  # a program gets the plain text, not the HTML
+    [attached] = payload["attachments"]
+    assert attached["filename"] == "volume-chart.png"
+    assert attached["mimetype"] == "image/png"
+    assert base64.b64decode(attached["base64"]) == chart.data
