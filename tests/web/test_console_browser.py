@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 import struct
 
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from monitor import links, models
@@ -41,13 +40,38 @@ def loaded(driver) -> None:
         lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+def left_page(page):
+    """A wait condition: the browser has moved on from the page whose <html> element is `page`.
+    Mid-navigation chromedriver sometimes answers a question about the old page with an
+    "unhandled inspector error" instead of "stale element": then the page itself is asked
+    whether it is still the one marked before leaving it."""
+    def moved_on(driver) -> bool:
+        try:
+            page.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException:
+            try:
+                return driver.execute_script("return window.hmLeaving !== true")
+            except WebDriverException:
+                return False  # still between pages: ask again
+    return moved_on
+
+
+def mark_leaving(driver):
+    """The current page's <html>, with the page marked so that `left_page` can tell it apart."""
+    driver.execute_script("window.hmLeaving = true")
+    return driver.find_element(By.TAG_NAME, "html")
+
+
 def submit(driver, button) -> None:
     """Press a form's button (or link) and wait for the page it leads to. `button` may be a
     function that finds it. After a change of width chromedriver's own click can lose track
     of the page's nodes ("does not belong to the document"); then the element is found again
     and clicked from the page itself, as a person's tap would."""
     loaded(driver)
-    page = driver.find_element(By.TAG_NAME, "html")
+    page = mark_leaving(driver)
     element = button() if callable(button) else button
     try:
         element.click()
@@ -56,7 +80,7 @@ def submit(driver, button) -> None:
             raise
         element = button() if callable(button) else element
         driver.execute_script("arguments[0].click();", element)
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15).until(left_page(page))
     loaded(driver)
 
 
@@ -70,9 +94,9 @@ def sign_in(driver, console: str, email: str, password: str = PASSWORD) -> None:
     driver.find_element(By.ID, "email").send_keys(email)
     driver.switch_to.active_element.send_keys(Keys.TAB)
     assert driver.switch_to.active_element.get_attribute("id") == "password"
-    page = driver.find_element(By.TAG_NAME, "html")
+    page = mark_leaving(driver)
     driver.switch_to.active_element.send_keys(password + Keys.ENTER)
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15).until(left_page(page))
 
 
 def item_button(driver, item_id: int, text: str):
