@@ -34,7 +34,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy.orm import Session
 
-from monitor import incidents, links, models, secrets
+from monitor import incidents, links, models
 from monitor.web.access import viewer_or_none
 from monitor.web.context import console, db, db_begin, hm_config, now
 
@@ -134,31 +134,10 @@ def _mail_configured() -> bool:
 
 
 def _mail_url() -> str | None:
-    """The Apprise email URL sign-in links are sent through, resolved if it is a reference."""
+    """The Apprise email URL sign-in links are sent through (a reference is resolved, and kept
+    out of the logs, when the config loads)."""
     config = hm_config()
-    url = config.web.mail_url
-    if not url:
-        return None
-    if not secrets.is_reference(url):
-        return url
-    if url in config.secrets:
-        return config.secret(url)
-    from monitor.cli.common import add_secrets
-
-    base = config.path.resolve().parent if config.path else None
-    try:
-        value = secrets.resolve(url, base_dir=base)
-    except secrets.SecretError as exc:
-        log.warning("sign-in links cannot be emailed: web.mail_url: %s", exc)
-        return None
-    # Kept out of the logs like every secret the config resolved when it was loaded.
-    add_secrets({value} | _url_secret_parts(value))
-    return value
-
-
-def _url_secret_parts(url: str) -> set[str]:
-    password = urlsplit(url).password
-    return {password} if password else set()
+    return config.secret(config.web.mail_url) if config.web.mail_url else None
 
 
 def mail_to(url: str, address: str) -> str:

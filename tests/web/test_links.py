@@ -320,12 +320,15 @@ def test_an_acknowledge_link_for_an_incident_that_does_not_exist_is_refused(app,
 
 
 def test_the_mail_url_may_be_a_reference_to_a_secret(world, clock, smtp_inbox, monkeypatch):
+    from monitor.config import parse
     from monitor.web.app import create_app
 
     monkeypatch.setenv("HM_TEST_MAIL_URL", smtp_inbox.url())
-    web = world.config.web.model_copy(update={"mail_url": "env:HM_TEST_MAIL_URL"})
-    settings = world.config.settings.model_copy(update={"web": web})
-    config = Config(settings, world.config.path, world.config.secrets, world.config.database_url)
+    text = world.config.path.read_text(encoding="utf-8")
+    config = parse(text.replace("[web]", '[web]\nmail_url = "env:HM_TEST_MAIL_URL"', 1),
+                   path=world.config.path)
+    assert config.web.mail_url == "env:HM_TEST_MAIL_URL"
+    config = Config(config.settings, config.path, config.secrets, world.config.database_url)
     app = create_app(config, world.sessions, clock=clock)
     assert ask_for_link(app.test_client(), STAFF["it"][0]).status_code == 200
     assert wait_for(lambda: smtp_inbox.messages, timeout=10)
