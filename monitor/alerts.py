@@ -224,10 +224,9 @@ def route_item(session: Session, config: Config, school: School, item: models.It
                 return None
     repeat = _earlier_flags(item, history)
     composed = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe)
-    title, body = composed
     alert = models.Alert(dedupe_key=dedupe, school_id=school.id, kind=kind, severity=severity,
                          item_id=item.id, incident_id=incident.id if incident else None,
-                         categories=categories, title=title, body=body,
+                         categories=categories, title=composed.title, body=composed.body,
                          details=composed.details, created_at=now)
     session.add(alert)
     session.flush()

@@ -314,10 +314,10 @@ def _escalate(session: Session, config: Config, incident: models.Incident, step:
     minutes = int((now - first.created_at).total_seconds() // 60)
     composed = message.compose_escalation(config, school, incident,
                                           _reasons_of(session, incident), minutes, key)
-    title, body = composed
     alert = models.Alert(dedupe_key=key, school_id=incident.school_id, kind="escalation",
                          severity="urgent", incident_id=incident.id,
-                         categories=list(incident.categories), title=title, body=body,
+                         categories=list(incident.categories), title=composed.title,
+                         body=composed.body,
                          details=composed.details, created_at=now)
     session.add(alert)
     session.flush()

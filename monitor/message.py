@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,15 +70,14 @@ def title_for(severity: str, categories: Sequence[str], school: str, platform: s
     return f"{title} - {what}" if what else title
 
 
-class Composed(tuple):
-    """An alert's (title, body), with its parts as `details`: unpacks as the pair it always was."""
+@dataclass(frozen=True)
+class Composed:
+    """An alert as composed: its title, its plain-text body, and its parts for the other
+    formats (stored as `Alert.details`)."""
 
+    title: str
+    body: str
     details: dict[str, Any]
-
-    def __new__(cls, title: str, body: str, details: dict[str, Any]) -> Composed:
-        composed = super().__new__(cls, (title, body))
-        composed.details = details
-        return composed
 
 
 # --- composing ----------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_offered_actions_are_the_ones_the_item_s_source_supports(polled, platfor
     supported = connector_class(platform).supported_actions(kind)
     assert offered == [a for a in supported if a != "unhide"]
     for action in offered:
-        assert f"hallmonitor action {action} {item_id}" in composed[1]
+        assert f"hallmonitor action {action} {item_id}" in composed.body
 
 
 def test_comment_text_with_backticks_stays_inside_its_code_block():
