@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from tests.conftest import wait_for
 from tests.faults.harness import (
     Daemon,
     FakePlatform,
@@ -28,7 +29,10 @@ def test_no_configured_secret_reaches_output_debug_logs_or_the_database(tmp_path
         daemon = Daemon(setup, 0, tmp_path, verbose=True).start()
         mail.refusing = True  # the first sends fail, and say why
         assert daemon.wait_ready(), daemon.output()[-3000:]
-        time.sleep(3)
+        # Until a send has really been refused: on a busy machine the first alert can take
+        # longer than a fixed pause, and then the refusal this test reads for never happens.
+        wait_for(lambda: mail.refused > 0, timeout=30.0)
+        time.sleep(1)
         mail.refusing = False
         daemon.kill9()
         daemon.start()
