@@ -67,6 +67,18 @@ def incident_url(config: Config, incident_id: int) -> str:
     return console_url(config, f"/incidents/{incident_id}")
 
 
+def digest_url(config: Config, school_id: str | None, week_label: str,
+               kind: str = "head") -> str | None:
+    """The console's page for a week's digest (kind head, dsl or trust; a trust's roll-up has no
+    school), or None when the console is not served."""
+    if not config.web.enabled:
+        return None
+    if kind == "trust":
+        return console_url(config, f"/digest/trust/{week_label}")
+    return console_url(config, f"/digest/{school_id}/{week_label}" + (
+        "" if kind == "head" else f"?kind={kind}"))
+
+
 def _host_for_url(host: str) -> str:
     if host in ("0.0.0.0", ""):
         return "127.0.0.1"
