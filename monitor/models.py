@@ -217,8 +217,9 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Same key, same alert: the unique index is what stops anyone being told twice.
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
-    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # item, update, delivery_dead, source_paused
+    # None for a trust's weekly roll-up, which is about all its schools.
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("school.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # item, update, digest, delivery_dead, ...
     severity: Mapped[str] = mapped_column(String(16))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
