@@ -354,3 +354,62 @@ class Setting(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Follower(Base):
+    """One account that follows (or followed) a `followers` source's account, keyed by its
+    platform id: a handle change updates the row (and is recorded as an event), never a new one."""
+
+    __tablename__ = "follower"
+    __table_args__ = (
+        UniqueConstraint("source_id", "account_id", name="uq_follower_source_account"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(64))  # the follower's platform id
+    handle: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    bio: Mapped[str] = mapped_column(Text, default="")
+    # created_at, posts, following, default_image: as the platform said at the last sync.
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    followed_at: Mapped[datetime | None]
+    unfollowed_at: Mapped[datetime | None]  # None while following
+    screening: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class FollowerEvent(Base):
+    """What happened to a follower and when: follow, unfollow, refollow, handle_change,
+    name_change (with {"from": ..., "to": ...} in `detail` for a change)."""
+
+    __tablename__ = "follower_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    follower_id: Mapped[int] = mapped_column(ForeignKey("follower.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class WatchlistEntry(Base):
+    """An account or a pattern IT is concerned about, for one school or (school None) the trust.
+    The match is either a platform account (its id, or a handle until resolved) or a pattern on
+    handle or display name."""
+
+    __tablename__ = "watchlist_entry"
+    __table_args__ = (Index("ix_watchlist_entry_platform_account", "platform", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("school.id"))  # None: the trust
+    platform: Mapped[str | None] = mapped_column(String(32))  # None: a pattern on any platform
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    handle: Mapped[str | None] = mapped_column(String(100))
+    pattern: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[str | None] = mapped_column(String(200))
