@@ -192,21 +192,22 @@ class Account(Strict):
         return value
 
 
+def _no_inline_passwords(value: list[str]) -> list[str]:
+    for url in value:
+        if not secrets.is_reference(url) and secrets.has_inline_password(url):
+            raise ValueError(
+                "this URL holds a password: put it in an environment variable or a file "
+                "and write \"env:NAME\" or \"file:/path\" here"
+            )
+    return value
+
+
 class Recipient(Strict):
     role: Literal["digital_champion", "dsl", "head", "it"]
     urls: list[str] = Field(min_length=1)
     name: str = ""
 
-    @field_validator("urls")
-    @classmethod
-    def _no_inline_passwords(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not secrets.is_reference(url) and secrets.has_inline_password(url):
-                raise ValueError(
-                    "this URL holds a password: put it in an environment variable or a file "
-                    "and write \"env:NAME\" or \"file:/path\" here"
-                )
-        return value
+    _urls = field_validator("urls")(_no_inline_passwords)
 
 
 class School(Strict):
@@ -324,6 +325,30 @@ class WebSettings(Strict):
         return value.rstrip("/") if value else value
 
 
+class TrustRecipient(Strict):
+    """Someone who reads the trust's roll-up over all its schools (a chief executive, the
+    trust's safeguarding lead): not a school's role, so named rather than given one."""
+
+    name: str = ""
+    urls: list[str] = Field(min_length=1)
+
+    _urls = field_validator("urls")(_no_inline_passwords)
+
+
+class Trust(Strict):
+    """A multi-school trust: its recipients get one weekly digest over all the schools."""
+
+    name: str = Field(min_length=1)
+    # The timezone the trust's digest goes out in; after loading, the daemon's default
+    # (the schools' default) when not set here.
+    timezone: str | None = None
+    recipients: list[TrustRecipient] = []
+    # When it goes out; after loading, the top-level [digest] with the keys set here.
+    digest: DigestSchedule | None = None
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else _timezone(v))
+
+
 class Settings(Strict):
     daemon: DaemonSettings = DaemonSettings()
     web: WebSettings = WebSettings()
@@ -332,6 +357,8 @@ class Settings(Strict):
     # The digest schedule every school inherits unless it sets its own.
     digest: DigestSchedule = DigestSchedule()
     schools: list[School] = Field(min_length=1)
+    # A multi-school trust's roll-up; None for a single school.
+    trust: Trust | None = None
 
     @model_validator(mode="after")
     def _unique_school_ids(self) -> Settings:
@@ -363,6 +390,10 @@ class Config:
     @property
     def web(self) -> WebSettings:
         return self.settings.web
+
+    @property
+    def trust(self) -> Trust | None:
+        return self.settings.trust
 
     def secret(self, reference: str) -> str:
         """The value of a reference resolved at load time; plain text comes back unchanged."""
@@ -435,8 +466,24 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> None:
 
 def _inherit_digest(school: School, trust: DigestSchedule) -> School:
     """The school's digest schedule: the trust-wide one with the keys the school set itself."""
-    own = {key: getattr(school.digest, key) for key in school.digest.model_fields_set}
-    return school.model_copy(update={"digest": trust.model_copy(update=own)})
+    return school.model_copy(update={"digest": _schedule(school.digest, trust)})
+
+
+def _schedule(own: DigestSchedule | None, base: DigestSchedule) -> DigestSchedule:
+    """`base` with the keys `own` set itself."""
+    if own is None:
+        return base
+    return base.model_copy(update={key: getattr(own, key) for key in own.model_fields_set})
+
+
+def _complete_trust(trust: Trust | None, settings: Settings) -> Trust | None:
+    """The trust with its timezone and schedule filled in from the daemon's and the
+    top-level ones."""
+    if trust is None:
+        return None
+    return trust.model_copy(update={
+        "timezone": trust.timezone or settings.daemon.timezone,
+        "digest": _schedule(trust.digest, settings.digest)})
 
 
 def _check_term_calendar(key_path: str, path: Path) -> list[str]:
@@ -472,6 +519,10 @@ def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secr
             for u, url in enumerate(recipient.urls):
                 if secrets.is_reference(url):
                     wanted.append((f"schools[{s}].recipients[{r}].urls[{u}]", url))
+    for r, recipient in enumerate(settings.trust.recipients if settings.trust else []):
+        for u, url in enumerate(recipient.urls):
+            if secrets.is_reference(url):
+                wanted.append((f"trust.recipients[{r}].urls[{u}]", url))
     key = settings.web.secret_key
     if key is not None:
         if not secrets.is_reference(key):
@@ -546,7 +597,8 @@ def parse(text: str, *, path: Path | None = None) -> Config:
     settings = settings.model_copy(
         update={"daemon": settings.daemon.model_copy(update={"data_dir": data_dir}),
                 "schools": [_inherit_digest(school, settings.digest)
-                            for school in settings.schools]}
+                            for school in settings.schools],
+                "trust": _complete_trust(settings.trust, settings)}
     )
     problems: list[str] = []
     for s, school in enumerate(settings.schools):

@@ -293,3 +293,91 @@ def test_the_consoles_secrets_are_references_resolved_when_the_config_loads(tmp_
     assert config.secret("env:HM_MAIL") == "mailtos://user:pw@mail.example"
     with pytest.raises(ConfigError, match="web.secret_key: write a reference"):
         parse(web.replace('"env:HM_KEY"', '"plain-text-key"') + GOOD, path=tmp_path / "c.toml")
+
+
+TRUST = """
+[trust]
+name = "Oak Learning Trust"
+
+[[trust.recipients]]
+name = "Chief executive"
+urls = ["env:TRUST_MAIL"]
+"""
+
+
+def test_a_trust_loads_with_its_recipients_secrets_and_the_schools_defaults(tmp_path,
+                                                                             monkeypatch):
+    from datetime import time
+
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    monkeypatch.setenv("TRUST_MAIL", "mailtos://ceo:pw@mail.oaktrust.example")
+    config = parse('[digest]\ntime = "06:45"\n' + TRUST + GOOD, path=tmp_path / "c.toml")
+    trust = config.trust
+    assert trust.name == "Oak Learning Trust"
+    assert [(r.name, r.urls) for r in trust.recipients] == [("Chief executive",
+                                                             ["env:TRUST_MAIL"])]
+    # Resolved at load like a school's recipients, so sending never meets a missing secret.
+    assert config.secret("env:TRUST_MAIL") == "mailtos://ceo:pw@mail.oaktrust.example"
+    # Unset here: the schools' default timezone and the top-level [digest].
+    assert trust.timezone == "Europe/London"
+    assert (trust.digest.day, trust.digest.time) == ("monday", time(6, 45))
+    own = TRUST.replace('name = "Oak Learning Trust"', 'name = "Oak Learning Trust"\n'
+                        'timezone = "Europe/Dublin"\ndigest = { day = "tuesday" }')
+    trust = parse('[digest]\ntime = "06:45"\n' + own + GOOD, path=tmp_path / "c.toml").trust
+    assert trust.timezone == "Europe/Dublin"
+    assert (trust.digest.day, trust.digest.time) == ("tuesday", time(6, 45))
+    assert parse(GOOD, path=tmp_path / "c.toml").trust is None
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('name = "Oak Learning Trust"\n', ""), "trust.name: required key is missing"),
+        (('urls = ["env:TRUST_MAIL"]', 'urls = ["mailtos://ceo:hunter2@mail.oaktrust.example"]'),
+         "trust.recipients[0].urls: this URL holds a password"),
+        (('[trust]\n', '[trust]\ncolour = "green"\n'), "trust.colour: unknown key"),
+        (('name = "Chief executive"', 'role = "head"'), "trust.recipients[0].role: unknown key"),
+        (('[trust]\n', '[trust]\ntimezone = "Mars/Olympus"\n'),
+         "trust.timezone: unknown timezone 'Mars/Olympus'"),
+    ],
+)
+def test_trust_mistakes_exit_2_with_one_line_naming_the_key(tmp_path, capsys, monkeypatch,
+                                                           change, expected):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    monkeypatch.setenv("TRUST_MAIL", "json://localhost/trust")
+    path = tmp_path / "config.toml"
+    path.write_text(TRUST.replace(*change, 1) + GOOD)
+    code, out, err = run_cli(["check-config", str(path)], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert expected in err
+    assert "Traceback" not in err + out
+    assert "hunter2" not in err + out
+
+
+def test_a_trust_recipients_missing_secret_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    monkeypatch.delenv("TRUST_MAIL", raising=False)
+    path = tmp_path / "config.toml"
+    path.write_text(TRUST + GOOD)
+    code, _, err = run_cli(["check-config", str(path)], capsys)
+    assert code == 2
+    assert ("trust.recipients[0].urls[0]: missing secret: environment variable TRUST_MAIL is "
+            "not set") in err
+
+
+def test_the_example_trust_is_valid_when_uncommented(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("TRUST_MAIL", "json://localhost/trust")
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    start = text.index("# [trust]\n")
+    end = text.index("\n\n", start)
+    block = text[start:end]
+    # The settings, not the prose between them.
+    text = text.replace(block, "\n".join(
+        line[2:] if line[2:].startswith("[") or " = " in line else line
+        for line in block.splitlines()))
+    trust = parse(text, path=tmp_path / "config.toml").trust
+    assert trust.name == "Oak Learning Trust"
+    assert [r.name for r in trust.recipients] == ["Chief executive", "Trust safeguarding lead"]
