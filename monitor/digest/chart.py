@@ -35,6 +35,9 @@ WIDTH_INCHES = DISPLAY_WIDTH / 100
 PANEL_BASE = 0.9
 ROW_HEIGHT = 0.42
 LEGEND_HEIGHT = 0.45
+# Above the first panel for its title, and between panels for the axis and the next title.
+TITLE_HEIGHT = 0.22
+PANEL_GAP = 0.75
 # A trust's small multiples: schools per row, and the height of one school's cell.
 GRID_COLUMNS = 5
 CELL_HEIGHT = 1.5
@@ -68,7 +71,7 @@ def _rows(counts: dict[str, tuple[int, float]]) -> list[tuple[str, int, float]]:
                   key=lambda row: (-row[1], -row[2], row[0]))
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
     """A count as a person says it: 12, 12.5, 38.3 for 38.25 (an average keeps one decimal only
     when it has one, rounded half up as people round)."""
     rounded = Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
@@ -105,9 +108,15 @@ def volume_chart(volumes: Volumes) -> bytes:
                             ha="center", va="center")
                 return _png(figure)
             heights = [max(len(rows), 1) * ROW_HEIGHT + PANEL_BASE for _, rows in panels]
-            top = 1 - LEGEND_HEIGHT / chart_height(volumes)
+            total = chart_height(volumes)
+            # Room above the first panel for its title under the legend; below each panel
+            # for its axis numbers and the next one's title (a fixed gap in inches, however
+            # many rows the panels have: matplotlib's hspace is a share of their height).
+            top, bottom = 1 - (LEGEND_HEIGHT + TITLE_HEIGHT) / total, 0.35 / total
+            axes_height = (top - bottom) * total - PANEL_GAP * (len(panels) - 1)
             grid = figure.add_gridspec(len(panels), 1, height_ratios=heights, left=0.22,
-                                       right=0.9, top=top, bottom=0.05, hspace=0.55)
+                                       right=0.9, top=top, bottom=bottom,
+                                       hspace=PANEL_GAP / (axes_height / len(panels)))
             top_value = max(max(now, avg) for _, rows in panels for _, now, avg in rows)
             for index, (title, rows) in enumerate(panels):
                 axes = figure.add_subplot(grid[index])
@@ -130,9 +139,9 @@ def _bars(axes, rows: list[tuple[str, int, float]], top_value: float, *, labels:
     avg_bars = axes.barh([p + height / 2 for p in positions], [avg for _, _, avg in rows],
                          height=height, label=AVERAGE, **AVERAGE_STYLE)
     if labels:
-        axes.bar_label(now_bars, labels=[_number(now) for _, now, _ in rows], padding=3,
+        axes.bar_label(now_bars, labels=[number(now) for _, now, _ in rows], padding=3,
                        fontsize=font_size)
-        axes.bar_label(avg_bars, labels=[f"avg {_number(avg)}" for _, _, avg in rows],
+        axes.bar_label(avg_bars, labels=[f"avg {number(avg)}" for _, _, avg in rows],
                        padding=3, fontsize=font_size, color="#333333")
     axes.set_yticks(positions, labels=names, fontsize=font_size)
     axes.set_ylim(len(rows) - 0.5 if rows else 0.5, -0.5)  # the largest at the top
@@ -174,7 +183,7 @@ def chart_alt_text(volumes: Volumes) -> str:
     for title, counts in (("By platform", volumes.platforms),
                           ("By category", volumes.categories)):
         if counts:
-            rows = [f"{name} {now} (average {_number(avg)})" for name, now, avg in _rows(counts)]
+            rows = [f"{name} {now} (average {number(avg)})" for name, now, avg in _rows(counts)]
             parts.append(f"{title}: " + "; ".join(rows) + ".")
     if len(parts) == 1:
         parts.append("No comments this week or in the four weeks before.")
