@@ -73,6 +73,9 @@ class Table:
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     caption: str = ""
+    # In HTML, each row's name on a line of its own above its numbers: a table of many
+    # columns then fits a phone's width without scrolling sideways.
+    stacked: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,15 +286,23 @@ def _html_entries(block: Entries) -> str:
 
 
 def _html_table(table: Table) -> str:
-    cell = f"{FONT}font-size:14px;line-height:1.3;padding:5px 8px;border-bottom:1px solid #e5e7eb;"
+    cell = f"{FONT}line-height:1.3;padding:5px 4px;border-bottom:1px solid #e5e7eb;"
 
     def cells(row: Sequence[str], tag: str) -> str:
-        weight = "font-weight:bold;color:#374151;" if tag == "th" else f"color:{TEXT};"
-        out = [f'<{tag} align="left" style="{cell}{weight}text-align:left;'
-               f'word-break:break-word;">{e(row[0])}</{tag}>']
-        out += [f'<{tag} align="right" style="{cell}{weight}text-align:right;">{e(value)}</{tag}>'
-                for value in row[1:]]
-        return f"<tr>{''.join(out)}</tr>"
+        # Headers a size smaller, so five columns of them fit a phone's width.
+        weight = ("font-size:12px;font-weight:bold;color:#374151;" if tag == "th"
+                  else f"font-size:14px;color:{TEXT};")
+        out = [f'<{tag} align="right" style="{cell}{weight}text-align:right;">{e(value)}</{tag}>'
+               for value in row[1:]]
+        if table.stacked:
+            if tag == "th":
+                return f"<tr>{''.join(out)}</tr>"
+            return (f'<tr><td colspan="{len(row) - 1}" style="{FONT}font-size:14px;'
+                    f'font-weight:bold;color:{TEXT};padding:8px 6px 0;word-break:break-word;">'
+                    f"{e(row[0])}</td></tr><tr>{''.join(out)}</tr>")
+        name = (f'<{tag} align="left" style="{cell}{weight}text-align:left;'
+                f'word-break:break-word;">{e(row[0])}</{tag}>')
+        return f"<tr>{name}{''.join(out)}</tr>"
 
     caption = (f'<caption style="{FONT}font-size:14px;font-weight:bold;color:{TEXT};'
                f'text-align:left;padding:0 0 4px;">{e(table.caption)}</caption>'

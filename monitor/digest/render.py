@@ -425,7 +425,8 @@ def render_trust(rollup: trust.TrustDigest, config: Config, week_label: str) -> 
             ("School", "Comments", "Average", "Incidents", "Open", "Unanswered"),
             tuple((row.school_name, f"{row.total:,}", chart.number(row.average),
                    _severities(row.incidents), f"{row.open_incidents:,}",
-                   f"{row.unanswered:,}") for row in _attention_first(rollup))),)))
+                   f"{row.unanswered:,}") for row in _attention_first(rollup)),
+            stacked=True),)))
     multiples = _small_multiples(rollup)
     if multiples is not None:
         sections.append(Section("Comments per school", (

@@ -79,3 +79,25 @@ def test_the_dsl_summary_reads_without_errors_at_both_widths(previews, chromium,
     assert "NOT YET ACKNOWLEDGED" in body
     assert "Authors seen in more than one incident" in body
     screenshot(chromium, "digest-dsl" if width == "desktop" else "digest-dsl-phone")
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_the_trusts_roll_up_shows_its_table_and_small_multiples_at_both_widths(
+        tmp_path, monkeypatch, chromium, width):
+    from tests import trust_builder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HALLMONITOR_DATABASE_URL", raising=False)
+    built = trust_builder.build(tmp_path)
+    with built.sessions() as session:
+        digest = build.build_digest(session, built.config, "trust", None, LABEL, now=NOW)
+    use_width(chromium, width)
+    open_preview(chromium, tmp_path, f"trust-{width}", digest.preview_html())
+    assert severe_errors(chromium) == []
+    (chart_width,) = images_loaded(chromium)
+    assert chart_width == 1200
+    assert not scrolls_sideways(chromium)
+    body = chromium.find_element("tag name", "body").text
+    assert body.index("Needs attention first") < body.index("Schools")
+    assert "Harbour International School" in body
+    screenshot(chromium, "digest-trust" if width == "desktop" else "digest-trust-phone")
