@@ -1,4 +1,5 @@
-"""The console's pages: the queue, an incident, sources, the audit trail and staff accounts.
+"""The console's pages: the queue, an incident, sources, the audit trail, staff accounts and the
+weekly digests.
 
 Views read through `monitor.web.queries` (filtered by the viewer's schools in SQL) and change
 things only through the same functions as the command line (`monitor.incidents`,
@@ -13,6 +14,6 @@ from flask import Blueprint
 pages = Blueprint("pages", __name__)
 
 # The views register themselves on `pages` when imported.
-from monitor.web.pages import admin, filters, incident, queue  # noqa: E402, F401
+from monitor.web.pages import admin, digest, filters, incident, queue  # noqa: E402, F401
 
 __all__ = ["pages"]
