@@ -28,6 +28,11 @@ SOURCE_KINDS = ("comments", "mentions", "replies", "search", "visitor_posts", "t
                 "followers")
 ITEM_KINDS = ("comment", "reply", "mention", "post", "review", "tag")
 ACTIONS = ("hide", "unhide", "delete", "block", "mute")
+# What a connector that cannot list followers says (Facebook Pages and Instagram give apps
+# no follower list at all).
+FOLLOWERS_REFUSAL = ("{title} does not give apps the list of an account's followers, so Hall "
+                     "Monitor cannot sync them. The watchlist still matches the people who "
+                     "comment on or tag the school's account there.")
 
 
 class ConnectorError(Exception):
@@ -100,6 +105,36 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowerRecord:
+    """One account that follows the school's account, as the platform described it, normalised.
+    `id` is the platform's own id for the account: it stays the same when the handle changes.
+    What the platform did not say is None."""
+
+    id: str
+    handle: str
+    name: str = ""
+    bio: str = ""
+    created_at: datetime | None = None  # when the follower's account was made, UTC
+    posts: int | None = None
+    following: int | None = None
+    default_image: bool | None = None  # still the platform's default profile picture
+
+
+@dataclass(slots=True)
+class FollowerPage:
+    """One page of an account's followers, newest follower first.
+
+    `next_token` starts the page after this one (None on the last page), so an interrupted full
+    sync carries on where it stopped. `reads` and `charged` are what the page cost to read on a
+    pay-per-read platform, as for `Page`."""
+
+    followers: list[FollowerRecord]
+    next_token: str | None
+    reads: int = 0
+    charged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSpec:
     """What a connector is told about the thing it polls; settings are the source's own table."""
 
@@ -154,9 +189,17 @@ class Connector(abc.ABC):
     # What one read costs, in US dollars, by resource kind ("post", "user"), on pay-per-read
     # APIs; a resource is charged once per UTC day however often it is read (`Page.charged`).
     read_prices: ClassVar[Mapping[str, float]] = {}
+    # Why this platform cannot list an account's followers, in words for IT; None for a
+    # connector that implements `fetch_followers` (it then polls the "followers" kind).
+    followers_refusal: ClassVar[str | None] = None
+    # The most followers one page can hold, for a connector that lists them.
+    followers_page_max: ClassVar[int] = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if (cls.fetch_followers is Connector.fetch_followers
+                and "followers_refusal" not in cls.__dict__):
+            cls.followers_refusal = FOLLOWERS_REFUSAL.format(title=cls.title or cls.platform)
         # A typo in a declaration would silently offer nothing (or something unknown): refuse
         # it when the class is defined, not when a DSL presses the button.
         for kind, actions in cls.supports.items():
@@ -214,6 +257,21 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def check(self) -> CheckResult:
         """A cheap probe: are the credentials valid and the permissions present?"""
+
+    def fetch_followers(self, source: SourceSpec, *, page_token: str | None = None,
+                        size: int | None = None) -> FollowerPage:
+        """One page of the account's followers, newest follower first, starting at `page_token`
+        (None: the newest) and holding at most `size` (None: `followers_page_max`).
+
+        One page per call, so the caller decides whether to read on: a sync stops at the page
+        that reaches followers it already knows, or before a page its budget cannot pay for,
+        and what lies below is never read (nor paid for)."""
+        raise ConfigError(self.followers_refusal or f"{self.title} cannot list followers")
+
+    def follower_count(self, source: SourceSpec) -> int:
+        """How many followers the account has now, as the platform counts them (to estimate
+        what a full sync reads before it starts)."""
+        raise ConfigError(self.followers_refusal or f"{self.title} cannot list followers")
 
     def act(self, action: str, item: Item) -> ActionResult:
         """Carry out a moderation action on an item this connector fetched. An action the

@@ -48,6 +48,8 @@ from connectors.base import (
     ConfigError,
     Connector,
     ConnectorError,
+    FollowerPage,
+    FollowerRecord,
     Item,
     Page,
     PayloadError,
@@ -72,6 +74,15 @@ TWEET_FIELDS = ["author_id", "created_at", "conversation_id", "referenced_tweets
                 "in_reply_to_user_id"]
 EXPANSIONS = ["author_id"]
 USER_FIELDS = ["username", "name"]
+
+# What a follower sync asks X about each follower: what screening needs (bio, account age,
+# posts, follows, whether the picture is still the default one). id, name and username come
+# anyway.
+FOLLOWER_FIELDS = ["created_at", "description", "public_metrics", "profile_image_url"]
+# X gives at most 1000 followers a page; fewer requests for the same (paid) reads.
+FOLLOWERS_PAGE = 1000
+# X's default profile pictures live under this path.
+DEFAULT_IMAGE = "default_profile_images"
 
 # Recent search reaches back seven days and refuses a since_id older than that. Keep a margin.
 RECENT_SEARCH_WINDOW = 7 * 24 * 3600 - 3600
@@ -315,7 +326,7 @@ class NotChecked(Exception):
 class XConnector(Connector):
     platform: ClassVar[str] = "x"
     title: ClassVar[str] = "X"
-    kinds: ClassVar[tuple[str, ...]] = ("mentions", "replies", "search")
+    kinds: ClassVar[tuple[str, ...]] = ("mentions", "replies", "search", "followers")
     supports: ClassVar[Mapping[str, tuple[str, ...]]] = SUPPORTS
     refusals: ClassVar[Mapping[str | tuple[str, str], str]] = REFUSALS
     # Reading needs bearer_token (or the four user-context keys); hiding and muting need the
@@ -329,6 +340,7 @@ class XConnector(Connector):
     # for a resource it already returned the same UTC day; each page lists what it returned in
     # `Page.charged` so the daemon can count that truthfully.
     read_prices: ClassVar[Mapping[str, float]] = {"post": 0.005, "user": 0.010}
+    followers_page_max: ClassVar[int] = FOLLOWERS_PAGE
 
     def __init__(self, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         super().__init__(settings, secrets)
@@ -387,7 +399,57 @@ class XConnector(Connector):
             item_kind = "reply" if source.kind == "replies" else "mention"
             return Endpoint("search_recent_tweets", arguments, "next_token", 10, item_kind,
                             window=RECENT_SEARCH_WINDOW)
+        if source.kind == "followers":
+            raise ConfigError("an X 'followers' source is read by the follower sync "
+                              "(monitor/followers.py), not as posts")
         raise ConfigError(f"X cannot poll '{source.kind}' (it polls {', '.join(self.kinds)})")
+
+    # --- followers ----------------------------------------------------------------------------
+
+    def fetch_followers(self, source: SourceSpec, *, page_token: str | None = None,
+                        size: int | None = None) -> FollowerPage:
+        """One page of GET /2/users/:id/followers, newest follower first. Every follower
+        returned is a paid user read ("user:<id>"), charged once per UTC day."""
+        self._need_reading("followers")
+        if not source.account:
+            raise ConfigError("an X 'followers' source needs the account's numeric user id")
+        size = min(max(size or FOLLOWERS_PAGE, 1), FOLLOWERS_PAGE)
+        body = self._followers_page(source.account, page_token, size)
+        data = body.get("data")
+        users = [user for user in data if isinstance(user, Mapping) and user.get("id")] \
+            if isinstance(data, list) else []
+        meta = body.get("meta") if isinstance(body.get("meta"), Mapping) else {}
+        token = str(meta["next_token"]) if meta.get("next_token") else None
+        charged = tuple(dict.fromkeys(f"user:{user['id']}" for user in users))
+        return FollowerPage([_follower(user) for user in users], token, reads=len(charged),
+                            charged=charged)
+
+    def _followers_page(self, account: str, token: str | None,
+                        size: int) -> Mapping[str, Any]:
+        with x_errors("reading the account's followers", self.clock):
+            body = self.client.get_users_followers(
+                account, max_results=size, pagination_token=token,
+                user_fields=FOLLOWER_FIELDS, user_auth=not self.bearer_token)
+        if not isinstance(body, Mapping):
+            raise PayloadError("X answered with something other than a JSON object")
+        return body
+
+    def follower_count(self, source: SourceSpec) -> int:
+        """The account's follower count from X's user lookup (public_metrics)."""
+        self._need_reading("followers")
+        with x_errors("looking up the school's follower count", self.clock):
+            body = self.client.get_user(id=source.account, user_fields=["public_metrics"],
+                                        user_auth=not self.bearer_token)
+        metrics = _user(body).get("public_metrics")
+        count = metrics.get("followers_count") if isinstance(metrics, Mapping) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise PayloadError("X's user answer has no follower count in it")
+        return count
+
+    def _need_reading(self, what: str) -> None:
+        if not self.bearer_token and not self.can_act:
+            raise ConfigError(f"no X credentials to read {what}: set bearer_token (or the four "
+                              "user-context keys) for this account")
 
     # --- where a poll starts ------------------------------------------------------------------
 
@@ -717,6 +779,32 @@ def _charged(body: Mapping[str, Any]) -> tuple[str, ...]:
             if isinstance(value, Mapping) and value.get("id"):
                 charged[f"{kind}:{value['id']}"] = None
     return tuple(charged)
+
+
+def _follower(user: Mapping[str, Any]) -> FollowerRecord:
+    """An X user object (with FOLLOWER_FIELDS) as a follower record."""
+    metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), Mapping) \
+        else {}
+    image = user.get("profile_image_url")
+    created = user.get("created_at")
+    return FollowerRecord(
+        id=str(user["id"]), handle=str(user.get("username") or ""),
+        name=str(user.get("name") or ""), bio=str(user.get("description") or ""),
+        created_at=_time_or_none(created),
+        posts=_count(metrics.get("tweet_count")), following=_count(metrics.get("following_count")),
+        default_image=DEFAULT_IMAGE in image if isinstance(image, str) else None)
+
+
+def _time_or_none(value: Any) -> datetime | None:
+    # An odd date on one follower is no reason to lose the whole page.
+    try:
+        return formats.parse_time(value)
+    except PayloadError:
+        return None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _user(body: Any) -> Mapping[str, Any]:

@@ -377,6 +377,9 @@ class Follower(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     followed_at: Mapped[datetime | None]
     unfollowed_at: Mapped[datetime | None]  # None while following
+    # When a sync last saw them following: a full sync marks everyone it reads, so those it
+    # did not reach (older than its start) have unfollowed.
+    last_seen_at: Mapped[datetime | None]
     screening: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 

@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('first_seen_at', monitor.models.UTCDateTime(), nullable=False),
     sa.Column('followed_at', monitor.models.UTCDateTime(), nullable=True),
     sa.Column('unfollowed_at', monitor.models.UTCDateTime(), nullable=True),
+    sa.Column('last_seen_at', monitor.models.UTCDateTime(), nullable=True),
     sa.Column('screening', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['source_id'], ['source.id'], ),
     sa.PrimaryKeyConstraint('id'),
