@@ -450,9 +450,10 @@ def _body(config: Config, school_id: str, event: str, platform: str, account_id:
     lines.append("Why the account is on the watchlist:")
     lines += [_entry_line(entry, config) for entry in watched]
     lines.append("What to do next:")
-    lines += [f"  {n}. {step}" for n, step in enumerate(NEXT_STEPS[event], 1)]
-    lines.append("  When an entry is no longer needed: hallmonitor watchlist remove "
-                 + " ".join(str(entry.id) for entry in watched[:1]))
+    steps = [*NEXT_STEPS[event],
+             "If the account is no longer a concern: "
+             + "; ".join(f"hallmonitor watchlist remove {entry.id}" for entry in watched)]
+    lines += [f"  {n}. {step}" for n, step in enumerate(steps, 1)]
     lines.append(f"Ref: {key}")
     return "\n".join(lines)
 

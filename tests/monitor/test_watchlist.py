@@ -290,6 +290,25 @@ def test_a_watchlisted_commenter_is_told_to_it_and_the_champion(tmp_path, smtp_i
         assert "names used in a 2025 campaign" in body
         assert 'pattern "hater", for the whole trust' in body
         assert "Where: https://www.facebook.com/104857392011/posts/9" in body
+        assert "If the account is no longer a concern: hallmonitor watchlist remove 1" in body
+
+
+@pytest.mark.xfail(strict=True, reason="needs the 'watchlist' kind in monitor.alerts.ABOUT_ITEMS:"
+                   " until then notify takes it for a notice about the system rerouted from IT")
+def test_the_champions_copy_is_addressed_to_them_not_passed_on_from_it(tmp_path, smtp_inbox):
+    config, sessions = alerting_school(tmp_path, smtp_inbox)
+    add(sessions, config, platform="facebook", account_id="9001", now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        item = an_item(session)
+        found = watchlist.matches(session, "oakfield", "facebook", "9001", "", "", now)
+        watchlist.alert_watched(session, config, "oakfield", "comment", "facebook", "9001", "",
+                                "Oak Hater", found, now, item_id=item.id)
+    notify.deliver_due(config, sessions, "test")
+    [mail] = [m for m in smtp_inbox.messages if m["To"] == "champion@school.example"]
+    assert mail["Subject"] == ("[For IT and the digital champion] Watchlisted account "
+                               "commented - Oakfield Primary School - Facebook")
+    assert "Please pass it on" not in smtp_inbox.text(mail)
 
 
 def test_one_event_is_one_alert(school):

@@ -1,0 +1,220 @@
+"""`hallmonitor watchlist add|remove|list|import|export` as IT uses them."""
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import select
+
+from monitor import models
+from monitor.cli import cli, main
+from monitor.cli.watchlist import watchlist
+from tests.monitor.test_watchlist import make_school
+
+pytestmark = pytest.mark.usefixtures("database")
+
+GOOD_CSV = """\
+platform,account_id,handle,pattern,reason,school,expires,added_by
+x,1234567890,,,threatened the head,oakfield,,jo.it
+instagram,,oak.hater,,abusive DMs to staff,,2030-01-31,
+,,,h4ter,"names used in the 2025 campaign, any platform",elmwood,,sam.it
+"""
+
+
+@pytest.fixture(autouse=True)
+def command():
+    """The group on the `hallmonitor` command, as the package registers it."""
+    registered = "watchlist" in cli.commands
+    if not registered:
+        cli.add_command(watchlist)
+    yield
+    if not registered:
+        cli.commands.pop("watchlist")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config, sessions = make_school(tmp_path)
+    return str(config.path), config, sessions
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def stored(sessions) -> list[models.WatchlistEntry]:
+    with sessions() as session:
+        return list(session.scalars(select(models.WatchlistEntry)
+                                    .order_by(models.WatchlistEntry.id)))
+
+
+def test_add_list_and_remove(setup, capsys):
+    path, _, sessions = setup
+    code, out, err = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                         "@OakHater", "--reason", "threatened the head", "--school", "oakfield",
+                         "--expires", "2030-06-30", "--by", "jo.it")
+    assert (code, err) == (0, "")
+    assert out.strip() == ("added entry #1: @OakHater (id not yet seen) on x, for Oakfield "
+                           "Primary School, until 2030-07-01 00:00")
+    code, out, _ = run(capsys, "watchlist", "add", "-c", path, "--pattern", "hater", "--trust",
+                       "--reason", "campaign names", "--by", "sam.it")
+    assert code == 0 and "added entry #2: pattern \"hater\" on every platform, for the whole " \
+                          "trust" in out
+
+    code, out, _ = run(capsys, "watchlist", "list", "-c", path)
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "school", "platform", "matches", "reason", "added", "by",
+                                "added", "expires", "state"]
+    assert lines[2].split()[:4] == ["1", "oakfield", "x", "@OakHater"]
+    assert "threatened the head" in lines[2] and "jo.it" in lines[2] and "active" in lines[2]
+    assert lines[3].split()[:4] == ["2", "(trust)", "(any)", "pattern"]
+
+    code, out, _ = run(capsys, "watchlist", "remove", "-c", path, "1", "--by", "sam.it")
+    assert (code, out.strip()) == (0, "removed entry #1 (@OakHater (id not yet seen)) by sam.it")
+    _, out, _ = run(capsys, "watchlist", "list", "-c", path)
+    assert "OakHater" not in out
+    _, out, _ = run(capsys, "watchlist", "list", "-c", path, "--all")
+    assert "removed by sam.it" in out
+    [removed, _] = stored(sessions)
+    assert (removed.removed_by, removed.reason) == ("sam.it", "threatened the head")
+
+
+def test_list_for_a_school_shows_its_own_and_the_trusts_entries(setup, capsys):
+    path, _, _ = setup
+    for school in ("--school=oakfield", "--school=elmwood", "--trust"):
+        assert run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--id",
+                   school[-3:], "--reason", "r", school)[0] == 0
+    _, out, _ = run(capsys, "watchlist", "list", "-c", path, "--school", "elmwood")
+    assert "elmwood" in out and "(trust)" in out and "oakfield" not in out
+
+
+def test_the_list_never_shows_what_anyone_wrote(setup, capsys):
+    path, _, sessions = setup
+    run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--id", "42", "--reason", "r",
+        "--school", "oakfield")
+    with sessions.begin() as session:
+        source = session.scalars(select(models.Source)).first()
+        session.add(models.Item(platform="x", external_id="1", source_id=source.id,
+                                school_id="oakfield", kind="comment", author_id="42",
+                                text="SECRET COMMENT TEXT", created_at=source.next_poll_at))
+    _, out, _ = run(capsys, "watchlist", "list", "-c", path, "--all")
+    assert "SECRET COMMENT TEXT" not in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--platform", "x", "--id", "1", "--pattern", "p", "--school", "oakfield"], "not both"),
+    (["--platform", "myspace", "--id", "1", "--school", "oakfield"], "unknown platform"),
+    (["--platform", "x", "--id", "1"], "say whose entry it is"),
+    (["--platform", "x", "--id", "1", "--school", "nowhere"], "unknown school 'nowhere'"),
+    (["--platform", "x", "--id", "1", "--trust", "--expires", "someday"], "is not a date"),
+    (["--platform", "x", "--id", "1", "--trust", "--expires", "2020-01-01"], "in the past"),
+])
+def test_add_refuses_bad_input_in_one_line(setup, capsys, args, words):
+    path, _, sessions = setup
+    code, out, err = run(capsys, "watchlist", "add", "-c", path, "--reason", "r", *args)
+    assert code == 2 and out == ""
+    assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert stored(sessions) == []
+
+
+def test_add_needs_a_reason_and_remove_an_entry_that_exists(setup, capsys):
+    path, _, _ = setup
+    code, _, err = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--id", "1",
+                       "--trust")
+    assert code == 2 and "--reason" in err
+    code, _, err = run(capsys, "watchlist", "remove", "-c", path, "99")
+    assert (code, err.strip()) == (2, "Error: no watchlist entry #99")
+
+
+def test_import_adds_every_row_of_a_good_file(setup, capsys, tmp_path):
+    path, _, sessions = setup
+    (tmp_path / "list.csv").write_text(GOOD_CSV, encoding="utf-8")
+    code, out, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "list.csv"),
+                         "--by", "importer")
+    assert (code, out.strip(), err) == (0, "imported 3 entries from list.csv", "")
+    first, second, third = stored(sessions)
+    assert (first.platform, first.account_id, first.school_id, first.added_by) == \
+        ("x", "1234567890", "oakfield", "jo.it")
+    assert (second.handle, second.school_id, second.added_by) == ("oak.hater", None, "importer")
+    assert second.expires_at.isoformat() == "2030-02-01T00:00:00+00:00"
+    assert (third.platform, third.pattern, third.reason) == \
+        (None, "h4ter", "names used in the 2025 campaign, any platform")
+
+
+def test_an_import_with_bad_rows_names_each_bad_line_and_imports_nothing(setup, capsys,
+                                                                         tmp_path):
+    path, _, sessions = setup
+    bad = GOOD_CSV + """\
+myspace,1,,,r,oakfield,,
+x,,,,nothing to match,oakfield,,
+x,5,,hater,both,oakfield,,
+x,6,,,bad date,oakfield,31/01/2030,
+x,7,,,unknown school,nowhere,,
+x,8,,,,oakfield,,
+x,1234567890,,,the same again,oakfield,,
+"""
+    (tmp_path / "bad.csv").write_text(bad, encoding="utf-8")
+    code, out, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "bad.csv"))
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert lines[:-1] == [
+        "bad.csv: line 5: unknown platform 'myspace' (known: facebook, instagram, x)",
+        "bad.csv: line 6: nothing to match: give an account id, a handle or a pattern",
+        "bad.csv: line 7: give an account (id or handle) or a pattern, not both",
+        "bad.csv: line 8: expiry '31/01/2030' is not a date (YYYY-MM-DD), a date and time or "
+        "a number of days",
+        "bad.csv: line 9: unknown school 'nowhere' (the config has oakfield, elmwood; empty "
+        "for the whole trust)",
+        "bad.csv: line 10: a reason is required: say why the account is a concern",
+        "bad.csv: line 11: the same entry as line 2",
+    ]
+    assert lines[-1] == "Error: nothing imported: 7 bad rows in bad.csv"
+    assert stored(sessions) == []
+
+
+def test_an_import_with_the_wrong_header_or_not_utf8_is_refused(setup, capsys, tmp_path):
+    path, _, sessions = setup
+    (tmp_path / "h.csv").write_text("platform,id,reason\nx,1,r\n", encoding="utf-8")
+    code, _, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "h.csv"))
+    assert code == 2 and "line 1: the header must be platform,account_id,handle" in err
+    (tmp_path / "latin.csv").write_bytes(GOOD_CSV.replace("head", "héad").encode("latin-1"))
+    code, _, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "latin.csv"))
+    assert (code, err.strip()) == (2, f"Error: {tmp_path / 'latin.csv'} is not UTF-8 text: "
+                                      "save it as CSV UTF-8")
+    code, _, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "none.csv"))
+    assert code == 2 and "does not exist" in err
+    assert stored(sessions) == []
+
+
+def test_an_export_imports_back_as_it_was(setup, capsys, tmp_path):
+    path, config, sessions = setup
+    (tmp_path / "list.csv").write_text(GOOD_CSV, encoding="utf-8")
+    run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "list.csv"))
+    code, out, _ = run(capsys, "watchlist", "export", "-c", path, str(tmp_path / "out.csv"))
+    assert (code, out.strip()) == (0, f"exported 3 entries to {tmp_path / 'out.csv'}")
+    exported = (tmp_path / "out.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert rows[1]["expires"] == "2030-02-01T00:00:00+00:00"
+
+    def fields(rows):
+        return [(e.platform, e.account_id, e.handle, e.pattern, e.reason, e.school_id,
+                 e.expires_at, e.added_by) for e in rows]
+
+    before = fields(stored(sessions))
+    # Into the same one again: nothing changes, and it says so.
+    code, out, _ = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "out.csv"))
+    assert out.strip() == ("imported 0 entries from out.csv; 3 already on the watchlist, left "
+                           "as they are")
+    assert len(stored(sessions)) == 3
+    # Into an empty watchlist (another installation, or after a loss): the same entries.
+    with sessions.begin() as session:
+        session.query(models.WatchlistEntry).delete()
+    code, out, _ = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "out.csv"))
+    assert (code, out.strip()) == (0, "imported 3 entries from out.csv")
+    assert fields(stored(sessions)) == before
