@@ -2,6 +2,7 @@
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -218,3 +219,14 @@ def test_an_export_imports_back_as_it_was(setup, capsys, tmp_path):
     code, out, _ = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "out.csv"))
     assert (code, out.strip()) == (0, "imported 3 entries from out.csv")
     assert fields(stored(sessions)) == before
+
+
+def test_the_example_file_in_the_docs_imports(setup, capsys, tmp_path):
+    path, _, sessions = setup
+    docs = (Path(__file__).parents[2] / "docs" / "watchlist.md").read_text(encoding="utf-8")
+    example = docs.split("```\nplatform,account_id", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.csv").write_text("platform,account_id" + example, encoding="utf-8")
+    code, out, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "example.csv"))
+    assert (code, err) == (0, "")
+    assert out.strip() == "imported 3 entries from example.csv"
+    assert [e.pattern for e in stored(sessions)] == [None, None, "oak hater"]
