@@ -54,8 +54,6 @@ _GENERIC = frozenset({"the", "of", "and", "st", "saint", "school", "academy", "c
                       "nursery", "high", "grammar", "community", "church", "ce", "rc", "cofe",
                       "c", "e", "catholic", "federation", "trust", "sixth", "form", "free",
                       "prep", "preparatory", "middle", "upper", "lower"})
-# Follow events that were only the first full read of an account's followers: when they
-# happened is unknown, so they say nothing about bursts.
 _FOLLOWS = ("follow", "refollow")
 # How many of the classifier's reasons a flag quotes.
 _REASONS = 2
@@ -121,8 +119,10 @@ def screen(follower: FollowerFields, school: School, *, classifier: Classifier,
     _profile_signals(follower.profile or {}, now, young_days, found)
     _imitation(follower, school, staff_names, found)
     if recent_follows > BURST_FOLLOWS:
-        found.add("burst", f"part of a burst: one of {recent_follows} accounts that followed "
-                           f"within {_duration(BURST_WINDOW)}")
+        # "Recorded": a sync stamps the follows it finds with its own time, so with a daily
+        # sync a burst is as many new followers found at once.
+        found.add("burst", f"part of a burst: one of {recent_follows} follows of the account "
+                           f"recorded within {_duration(BURST_WINDOW)}")
     strong = any(s in STRONG for s in found.signals)
     weak = sum(1 for s in found.signals if s in WEAK)
     return Screening(tuple(found.flags), categories, strong or weak >= 2, tuple(found.signals),
@@ -291,17 +291,15 @@ def burst_sizes(times: Sequence[tuple[int, datetime]],
 def follow_times(session: Session, source_id: int, since: datetime,
                  until: datetime) -> list[tuple[int, datetime]]:
     """The follows (and re-follows) of a source's account between two times, as (follower id,
-    time); those only found by a first full read of the followers (`detail.baseline`) are left
-    out, their time being when they were read, not when they followed."""
+    time). The followers a first sync found have no follow event (when they followed is not
+    known), so they are never a burst."""
     rows = session.execute(
-        select(models.FollowerEvent.follower_id, models.FollowerEvent.at,
-               models.FollowerEvent.detail)
+        select(models.FollowerEvent.follower_id, models.FollowerEvent.at)
         .join(models.Follower, models.Follower.id == models.FollowerEvent.follower_id)
         .where(models.Follower.source_id == source_id,
                models.FollowerEvent.kind.in_(_FOLLOWS),
                models.FollowerEvent.at >= since, models.FollowerEvent.at <= until))
-    return [(follower_id, at) for follower_id, at, detail in rows
-            if not (isinstance(detail, dict) and detail.get("baseline"))]
+    return [(follower_id, at) for follower_id, at in rows]
 
 
 # --- screening what is new ---------------------------------------------------------------------
