@@ -400,13 +400,12 @@ def render_dsl(summary: content.DslSummary, config: Config, week: SchoolWeek) ->
 
 def _repeat_author(author: content.RepeatAuthor, config: Config) -> Entry:
     who = message.who_wrote({"author_name": author.name, "author_handle": author.handle})
-    first: list = [Strong(who), f" on {_platform(author.platform)}: incidents "]
-    for n, incident_id in enumerate(author.incident_ids):
-        if n:
-            first.append(", ")
-        first.append(Link(f"#{incident_id}", links.incident_url(config, incident_id))
-                     if config.web.enabled else f"#{incident_id}")
-    return Entry(tuple(first))
+    ids = ", ".join(f"#{n}" for n in author.incident_ids)
+    rest: tuple[Line, ...] = ()
+    if config.web.enabled:
+        rest = tuple((Link(f"Open incident #{n} in the console", links.incident_url(config, n)),)
+                     for n in author.incident_ids)
+    return Entry((Strong(who), f" on {_platform(author.platform)}: incidents {ids}"), rest)
 
 
 def render_trust(rollup: trust.TrustDigest, config: Config, week_label: str) -> RenderedDigest:
