@@ -333,8 +333,15 @@ def _html_block(block: Block) -> str:
     return _html_entries(block)
 
 
+# Printed as seen: the title band and severity badges are white on colour, which vanishes when a
+# browser leaves backgrounds out of a print (an inherited property, so set around each card).
+PRINT_AS_SEEN = "-webkit-print-color-adjust:exact;print-color-adjust:exact;"
+
+
 def _card(heading_html: str, body_html: str) -> str:
-    return email_html._card(heading_html + email_html._body_row(body_html))
+    card = email_html._card(heading_html + email_html._body_row(body_html))
+    return f'<div style="{PRINT_AS_SEEN}">{card}</div>'
+
 
 
 def render_html(document: Document) -> str:
