@@ -297,10 +297,10 @@ class Watchlist:
         if handle:
             waiting = self.by_handle.get((platform, handle.lower()), [])
             found += waiting
-            if account_id and waiting:
+            if account_id and waiting and len(account_id) <= _LIMITS["account_id"]:
                 # From now on this account is watched by its id, whatever its handle becomes.
                 for entry in waiting:
-                    entry.account_id = account_id[:_LIMITS["account_id"]]
+                    entry.account_id = account_id
                 self.by_id.setdefault((platform, account_id), []).extend(waiting)
                 del self.by_handle[(platform, handle.lower())]
         found += self.patterns.matching(platform, handle, name or "")
