@@ -19,15 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers.base import Verdict
 from connectors import ConnectorError, Page, SourceSpec, connector_class
-from connectors.base import AuthError, ConfigError, Connector
-from monitor import alerts, backoff, models, rules
+from connectors.base import AuthError, ConfigError, Connector, FollowerPage, PayloadError
+from monitor import alerts, backoff, followers, models, rules
 from monitor import sources as sources_module
 from monitor.classify import ClassifierCache
 from monitor.config import Config
@@ -62,6 +62,8 @@ class PollResult:
     not_claimed: str | None = None
     # The source's first poll (it had no cursor): it reads the backlog.
     backfill: bool = False
+    # A `followers` source's sync: what it found (new followers are not items).
+    followers: followers.SyncOutcome | None = None
 
 
 class LeaseLost(Exception):
@@ -207,7 +209,10 @@ class Pipeline:
         conditions = [
             models.Source.id == source_id,
             models.Source.enabled.is_(True),
-            models.Source.paused_reason.is_(None),
+            or_(models.Source.paused_reason.is_(None),
+                # A follower sync held back by its monthly budget runs again in the next month.
+                and_(models.Source.paused_reason.like(f"{followers.BUDGET_PAUSE}%"),
+                     models.Source.next_poll_at <= now)),
             or_(models.Source.lease_until.is_(None), models.Source.lease_until < now),
         ]
         if due_only:
@@ -250,19 +255,21 @@ class Pipeline:
     # --- polling ---------------------------------------------------------------------------
 
     def poll(self, source_id: int, *, stop: threading.Event | None = None,
-             due_only: bool = True) -> PollResult:
+             due_only: bool = True,
+             follower_request: followers.SyncRequest | None = None) -> PollResult:
         """Poll one source. Raises `DatabaseFault` when the database cannot take writes: the
-        source is not to blame, and its pages are read again once the fault clears."""
+        source is not to blame, and its pages are read again once the fault clears.
+        `follower_request` is what the command line asked of a follower sync (full, approved)."""
         try:
-            return self._poll(source_id, stop, due_only)
+            return self._poll(source_id, stop, due_only, follower_request)
         except DBAPIError as exc:
             kind = database_fault(exc)
             if kind is None:
                 raise
             raise DatabaseFault(kind, " ".join(str(exc.orig).split())) from None
 
-    def _poll(self, source_id: int, stop: threading.Event | None,
-              due_only: bool) -> PollResult:
+    def _poll(self, source_id: int, stop: threading.Event | None, due_only: bool,
+              follower_request: followers.SyncRequest | None = None) -> PollResult:
         started = self.now()
         if not self.claim(source_id, started, due_only=due_only):
             return PollResult(source_id, claimed=False,
@@ -276,7 +283,13 @@ class Pipeline:
         try:
             with _Heartbeat(self, source_id) as heartbeat:
                 connector = build_connector(self.config, source)
-                for page in connector.fetch(spec, begin):
+                if source.kind == followers.KIND:
+                    self._sync_followers(source_id, connector, spec, result, heartbeat, stop,
+                                         follower_request)
+                    pages = iter(())
+                else:
+                    pages = connector.fetch(spec, begin)
+                for page in pages:
                     if heartbeat.lost.is_set():
                         raise LeaseLost
                     self.store_page(source_id, page, result)
@@ -346,6 +359,101 @@ class Pipeline:
         result.reads += page.reads
         result.new_items += len(new_items)
         result.new_item_ids += [item.id for item in new_items]
+
+    # --- follower sources ------------------------------------------------------------------
+
+    def _sync_followers(self, source_id: int, connector: Connector, spec: SourceSpec,
+                        result: PollResult, heartbeat: _Heartbeat,
+                        stop: threading.Event | None,
+                        request: followers.SyncRequest | None) -> None:
+        """A follower sync (monitor/followers.py), a page at a time, each page committed with
+        its place under the lease, as `store_page` does for items."""
+        if connector.followers_refusal:
+            raise ConfigError(connector.followers_refusal)
+        with self.sessions() as session:
+            source = session.get(models.Source, source_id)
+            settings = followers.settings_of(source)  # a clear ConfigError when wrong
+            plan = followers.plan_sync(source, request, self.now(), connector.followers_page_max)
+        outcome = result.followers = followers.SyncOutcome(plan.mode)
+        if plan.needs_approval:
+            outcome.estimate = plan.estimate = followers.estimate_full_sync(connector, spec)
+            if reason := followers.refusal(plan.estimate, settings, spec.account):
+                raise followers.FullSyncRefused(reason)
+        token, seen = plan.page_token, set()
+        while True:
+            size = followers.page_size(plan, outcome.pages, connector.followers_page_max)
+            if plan.mode == "incremental":
+                size = self._follower_budget(source_id, connector, size, outcome)
+                if not size:
+                    return
+            try:
+                page = connector.fetch_followers(spec, page_token=token, size=size)
+            except ConfigError:
+                if token is None or token != plan.page_token:
+                    raise
+                # A saved page token the platform no longer takes: from the newest again.
+                token = plan.page_token = None
+                page = connector.fetch_followers(spec, size=size)
+            if heartbeat.lost.is_set():
+                raise LeaseLost
+            if page.next_token is not None and (page.next_token in seen
+                                                or page.next_token == token):
+                # A page token handed back twice would loop for ever, paying for every lap.
+                raise PayloadError(f"{connector.title} returned the follower page token "
+                                   f"{page.next_token!r} twice; stopping this sync")
+            if self._store_followers(source_id, plan, page, result):
+                result.completed = True
+                return
+            seen.add(page.next_token)
+            token = page.next_token
+            if stop is not None and stop.is_set():  # the page in hand is committed
+                return
+
+    def _follower_budget(self, source_id: int, connector: Connector, size: int,
+                         outcome: followers.SyncOutcome) -> int:
+        """The next page's size within this month's follower budget; 0 when the budget is
+        spent, and then the source is paused (and IT told, once a month)."""
+        now = self.now()
+        with self.sessions.begin() as session:
+            if not self._hold(session, source_id, lease_until=self._lease_until()):
+                raise LeaseLost
+            followers.clear_budget_pause(session, source_id)
+            source = session.get(models.Source, source_id)
+            size, reason = followers.affordable(session, source, connector.read_prices, size,
+                                                now)
+            if reason is not None:
+                followers.pause_for_budget(session, self.config, source, reason, now)
+                outcome.paused = reason
+        return size
+
+    def _store_followers(self, source_id: int, plan: followers.SyncPlan, page: FollowerPage,
+                         result: PollResult) -> bool:
+        """Commit one page of followers, what it cost and where the sync is; True when the
+        sync is complete (the last page, or an incremental sync reached known followers)."""
+        now = self.now()
+        outcome = result.followers
+        with self.sessions.begin() as session:
+            if not self._hold(session, source_id, lease_until=self._lease_until()):
+                raise LeaseLost
+            source = session.get(models.Source, source_id)
+            reached_known = followers.store_page(session, source, plan, page, outcome, now)
+            # A full sync is a one-off, kept out of the monthly budget and the cost estimate.
+            self._record_charged(session, source, Page([], {}, charged=page.charged),
+                                 plan.mode == "full", now)
+            done = reached_known or page.next_token is None
+            if done:
+                if plan.mode == "full":
+                    followers.finish_full_sync(session, source, plan, outcome, now)
+                source.cursor = source.progress = followers.cursor_after(source, plan, outcome,
+                                                                         now)
+            else:
+                source.progress = followers.progress_after(source, plan, page.next_token)
+        outcome.pages += 1
+        outcome.reads += page.reads
+        outcome.reached_known = reached_known
+        result.pages += 1
+        result.reads += page.reads
+        return done
 
     @staticmethod
     def _record_charged(session: Session, source: models.Source, page: Page, backfill: bool,
@@ -436,11 +544,15 @@ class Pipeline:
         with self.sessions.begin() as session:
             source = self._release(session, source_id)
             if source is not None:
+                interval = (followers.settings_of(source).interval
+                            if source.kind == followers.KIND else source.poll_interval)
                 # Jitter keeps fifty sources from lining up on the same second.
-                wait = source.poll_interval * random.uniform(0.9, 1.1)
+                wait = interval * random.uniform(0.9, 1.1)
                 if not result.completed:  # stopped part-way: pick up again promptly
                     wait = min(wait, 5.0)
-                source.next_poll_at = now + timedelta(seconds=wait)
+                # A follower sync paused for its budget waits for the next month instead.
+                if not (result.followers and result.followers.paused):
+                    source.next_poll_at = now + timedelta(seconds=wait)
                 source.last_success_at = now
                 if source.failure_notified:
                     self._tell_recovered(session, source, now)
