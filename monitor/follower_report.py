@@ -66,6 +66,7 @@ class FollowerReport:
     source_id: int
     platform: str
     account: str  # the school account's label: its name, and handle where known
+    account_id: str  # the school account's platform id, as `--account` takes it
     timezone: str
     since: datetime
     until: datetime
@@ -157,6 +158,7 @@ def follower_report(session: Session, config: Config, source_id_or_account: int 
     return FollowerReport(
         school_id=source.school_id, school_name=config.school_name(source.school_id),
         source_id=source.id, platform=source.item_platform, account=_account_label(source),
+        account_id=source.account,
         timezone=timezone, since=since, until=until,
         following_now=following_count(session, source.id),
         new=tuple(lines["follow"]), unfollowed=tuple(lines["unfollow"]),
@@ -257,10 +259,10 @@ def to_document(report: FollowerReport) -> doc.Document:
         _section("Unfollowed", report.unfollowed, report),
         doc.Section("Handle changes", _change_blocks(report)),
     ]
+    since = report.since.astimezone(ZoneInfo(report.timezone))
     footer = (doc.Paragraph((
         f"Times are {report.timezone}. All of it: hallmonitor followers report --account "
-        f"{report.source_id} --since {report.since.astimezone(ZoneInfo(report.timezone)):%Y-%m-%d}",
-    ), "muted"),)
+        f"{report.account_id} --since {since:%Y-%m-%d}",), "muted"),)
     return doc.Document(f"Followers of {report.account}", tuple(lead), tuple(sections), footer)
 
 
@@ -281,7 +283,7 @@ _EVENT_WORDS = {"follow": "followed", "refollow": "followed again", "unfollow": 
 
 def _entry(line: FollowerLine, timezone: str, details: bool) -> doc.Entry:
     first: doc.Line = (_who_link(line.handle, line.name, line.account_id, line.url),
-                       f" {_EVENT_WORDS.get(line.event, line.event)} {_when(line.at, timezone)}")
+                       f", {_EVENT_WORDS.get(line.event, line.event)} {_when(line.at, timezone)}")
     if not details:
         return doc.Entry(first)
     rest: list[doc.Line | doc.Quote] = [(doc.Strong("Watchlist: "), why)
