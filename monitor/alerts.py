@@ -25,9 +25,12 @@ from monitor import incidents, message, models, rules, secrets
 from monitor.config import Config, School
 
 REPEAT_WINDOW = timedelta(days=30)
-# Alert kinds about comments (and reminders about them); every other kind is a notice about the
-# system, for IT.
-ABOUT_ITEMS = ("item", "update", "escalation")
+# A weekly digest (`monitor.digest.send`): a report about the week's comments for the head, the
+# DSL or a trust, queued in the outbox like any alert.
+DIGEST = "digest"
+# Alert kinds about comments (and reminders and reports about them); every other kind is a
+# notice about the system, for IT.
+ABOUT_ITEMS = ("item", "update", "escalation", DIGEST)
 # One author's hostile comments on different threads this close together are one campaign
 # against the school (one incident, one person deciding whether to block), not separate rows.
 CAMPAIGN_WINDOW = timedelta(hours=24)

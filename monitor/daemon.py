@@ -2,7 +2,9 @@
 
 One job per source ticks at the source's interval (capped, with jitter); the source row decides
 whether a poll is really due and who holds it (lease), so several daemons can share a PostgreSQL
-database. One job sends due deliveries, one applies the retention policy.
+database. One job sends due deliveries, one queues the weekly digests that are due (every few
+minutes, and once at start: the outbox's dedupe key keeps it to one per school and week), one
+applies the retention policy.
 
 On Ctrl-C or SIGTERM the daemon stops taking work, lets each running poll commit the page in hand,
 and exits within a few seconds.
@@ -23,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -36,6 +39,7 @@ from classifiers import UnavailableError
 from monitor import alerts, db, incidents, models, notify, sources
 from monitor.classify import ClassifierCache
 from monitor.config import Config
+from monitor.digest import send as digest_send
 from monitor.pipeline import DatabaseFault, Pipeline, PollResult, database_fault
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,8 @@ MAX_TICK = 15.0
 STOP_GRACE = 8.0
 # A database that is full or locked at start is tried again this often until it clears.
 RETRY_START = 5.0
+# How often the digest job looks for weekly digests that are due: one is late by at most this.
+DIGEST_CHECK = timedelta(minutes=5)
 
 
 class CannotStart(Exception):
@@ -128,10 +134,16 @@ def open_database(config: Config, *, upgrade: bool = True) -> tuple[Engine, sess
 
 class Daemon:
     def __init__(self, config: Config, sessions: sessionmaker[Session],
-                 worker: str | None = None) -> None:
+                 worker: str | None = None, *,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.sessions = sessions
         self.worker = worker or worker_id()
+        # The time as the digest job sees it (tests give a clock of their own).
+        self.clock = clock or (lambda: datetime.now(UTC))
+        # Digest keys decided without queueing (a holiday week, no recipient): not weighed
+        # again, nor logged again, every few minutes until the week is over.
+        self._digests_settled: set[str] = set()
         self.classifiers = ClassifierCache(config)
         self.pipeline = Pipeline(config, sessions, self.classifiers, self.worker)
         self.stop = threading.Event()
@@ -215,6 +227,23 @@ class Daemon:
 
     def escalate(self) -> int:
         return incidents.escalate_due(self.config, self.sessions)
+
+    def send_digests(self) -> list[digest_send.Enqueued]:
+        """Queue the weekly digests that are due and not queued yet (see
+        `monitor.digest.send.digests_due`); the delivery job sends them."""
+        with self.sessions.begin() as session:
+            decided = digest_send.digests_due(session, self.config, self.clock(),
+                                              settled=self._digests_settled)
+        for result in decided:
+            self._digests_settled.add(result.key)
+            if result:
+                log.info("queued %s for %d destinations", result.who,
+                         len(result.destinations))
+            elif result.status == "no_recipient":
+                log.warning("not sending %s: %s", result.who, result.reason)
+            else:
+                log.info("not sending %s: %s", result.who, result.reason)
+        return decided
 
     def apply_retention(self) -> None:
         retention = self.config.settings.retention
@@ -317,6 +346,10 @@ class Daemon:
         scheduler.add_job(self._guarded, "interval", args=(self.escalate,), seconds=60,
                           next_run_time=now + timedelta(seconds=5), id="escalate",
                           name="escalation of unacknowledged urgent incidents")
+        scheduler.add_job(self._guarded, "interval", args=(self.send_digests,),
+                          seconds=DIGEST_CHECK.total_seconds(),
+                          next_run_time=now + timedelta(seconds=10), id="digests",
+                          name="weekly digests")
         scheduler.add_job(self._guarded, "interval", args=(self.apply_retention,), hours=24,
                           next_run_time=now + timedelta(minutes=1), id="retention",
                           name="retention")

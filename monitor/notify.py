@@ -38,11 +38,16 @@ A delivery moves through these states (`Delivery.status`):
   channel of the school when IT's own is the one down (see `alerts.notify_it`); a notice no
   channel could take is shown by `alerts list` and `sources` (`alerts.undelivered_it_notices`).
 
-Normal and low severity alerts due for the same destination go out together as one message.
+Normal and low severity alerts due for the same destination go out together as one message. A
+weekly digest (kind "digest", see `monitor.digest.send`) always goes on its own, whatever its
+severity: it is a report, not one of a heap of comments, and it carries its own text, markdown,
+HTML and chart.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextvars
 import logging
 import re
@@ -54,7 +59,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
-from typing import Protocol
+from typing import Any, Protocol
 
 import apprise
 from apprise.decorators import notify as apprise_plugin
@@ -127,6 +132,22 @@ class Attachment:
     def cid(self) -> str:
         """The address an HTML email uses for it: `<img src="...">`."""
         return f"cid:{self.content_id or self.name}"
+
+    def stored(self) -> dict[str, str | None]:
+        """As kept in an alert's details (JSON): the file's bytes in base64."""
+        return {"name": self.name, "content_type": self.content_type,
+                "content_id": self.content_id,
+                "data": base64.b64encode(self.data).decode("ascii")}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> Attachment:
+        """Back from `stored()`; ValueError (one line) for a record that is not one."""
+        try:
+            data = base64.b64decode(stored["data"], validate=True)
+            return cls(str(stored["name"]), str(stored["content_type"]), data,
+                       stored.get("content_id"))
+        except (KeyError, TypeError, binascii.Error) as exc:
+            raise ValueError(f"a stored attachment is damaged ({type(exc).__name__})") from None
 
 
 @dataclass(frozen=True)
@@ -212,15 +233,18 @@ def _install_hooks() -> None:
 
 class Body(str):
     """A message's plain text, carrying its markdown and HTML renderings when the alert's parts
-    were kept: `send_apprise` gives each channel the one it shows best, and any other sender
-    uses it as the text it is."""
+    were kept, and the files that go with it (a digest's chart): `send_apprise` gives each
+    channel the rendering it shows best and sends the files, and any other sender uses it as
+    the text it is. So a sender's signature (`Sender`) is the same with or without files."""
 
     markdown: str | None
     html: str | None
+    attachments: tuple[Attachment, ...]
 
-    def __new__(cls, text: str, markdown: str | None = None, html: str | None = None) -> Body:
+    def __new__(cls, text: str, markdown: str | None = None, html: str | None = None,
+                attachments: Sequence[Attachment] = ()) -> Body:
         body = super().__new__(cls, text)
-        body.markdown, body.html = markdown, html
+        body.markdown, body.html, body.attachments = markdown, html, tuple(attachments)
         return body
 
 
@@ -250,16 +274,18 @@ def body_format_for(service: object) -> apprise.NotifyFormat:
 
 
 def send_apprise(url: str, title: str, body: str, *, message_id: str | None = None,
-                 attachments: Sequence[Attachment] = ()) -> SendResult:
+                 attachments: Sequence[Attachment] | None = None) -> SendResult:
     """Send one message to one Apprise URL and say how it went, without raising.
 
     The body goes in the service's own format (see `body_format_for`) when it carries one (a
     `Body`), else as plain text: Apprise escapes text for services that show HTML and keeps its
     line breaks. An HTML email's text part is the message's own plain text, line for line.
 
-    `attachments` go with the message (see `Attachment`): an HTML email with one that has a
-    Content-ID is multipart/related, its HTML and text parts followed by the files, the inline
-    ones carrying their Content-ID."""
+    `attachments` go with the message (see `Attachment`), by default the body's own (a `Body`
+    carries them): an HTML email with one that has a Content-ID is multipart/related, its HTML
+    and text parts followed by the files, the inline ones carrying their Content-ID."""
+    if attachments is None:
+        attachments = getattr(body, "attachments", ())
     _install_hooks()
     target = apprise.Apprise()
     if not target.add(url):
@@ -504,7 +530,7 @@ def _deliver_batch(job: _Job, ids: list[int]) -> None:
                 _ = row.alert  # load while the session is open
         groups: dict[tuple[str, str, bool], list[models.Delivery]] = defaultdict(list)
         for row in rows:
-            batch = "batch" if row.alert.severity in BATCHED else f"alert:{row.id}"
+            batch = "batch" if is_batched(row.alert) else f"alert:{row.id}"
             repeat = row.possible_repeat or row.status == "unknown"
             groups[(row.destination, batch, repeat)].append(row)
         for (destination, _batch, _repeat), group in groups.items():
@@ -607,6 +633,12 @@ def message_id_for(rows: list[models.Delivery]) -> str:
     return f"<delivery-{first.id}-{sha256(seed.encode()).hexdigest()[:10]}@hallmonitor>"
 
 
+def is_batched(alert: models.Alert) -> bool:
+    """Whether this alert goes out together with the others due for its destination: normal
+    and low ones do, except a weekly digest, which is always a message of its own."""
+    return alert.severity in BATCHED and alert.kind != alerts.DIGEST
+
+
 def is_it_notice(alert: models.Alert) -> bool:
     """A notice about the system, for IT: not about comments, nor a reminder about them (one
     must not be marked "For IT", nor settled by IT's rules)."""
@@ -617,7 +649,8 @@ def compose_message(config: Config, rows: list[models.Delivery]) -> tuple[str, B
     """Title and body for these deliveries to one destination: the body's plain text with its
     markdown and HTML renderings (for alerts whose parts were kept), naming whom it is for;
     marked as a possible repeat when an earlier send's outcome is unknown, and as meant for IT
-    when it goes to someone else."""
+    when it goes to someone else. The body carries the files that go with it (a digest's
+    chart)."""
     roles = list(dict.fromkeys(role for row in rows for role in row.roles))
     if len(rows) == 1:
         title, body = _single(rows[0], roles)
@@ -629,12 +662,14 @@ def compose_message(config: Config, rows: list[models.Delivery]) -> tuple[str, B
                   "outcome was not known, so it is sent again.")
         body = Body(f"{notice}\n\n{body}",
                     f"{message.md_escape(notice)}\n\n{body.markdown}" if body.markdown else None,
-                    _with_preface(body.html, email_html.e(notice)))
+                    _with_preface(body.html, email_html.e(notice)), body.attachments)
     return title, body
 
 
 def _single(row: models.Delivery, roles: list[str]) -> tuple[str, Body]:
     alert = row.alert
+    if alert.kind == alerts.DIGEST:
+        return alert.title, digest_body(alert)
     if alert.details and not is_it_notice(alert):
         details = alert.details
         return alert.title, Body(message.render_text(details, roles),
@@ -646,6 +681,20 @@ def _single(row: models.Delivery, roles: list[str]) -> tuple[str, Body]:
         body = ("This notice is for the school's IT contact: their own channel is not "
                 "working, so it is sent here. Please pass it on.\n\n" + body)
     return title, Body(body)
+
+
+def digest_body(alert: models.Alert) -> Body:
+    """A weekly digest as it was rendered when it was queued (`monitor.digest.send`): its plain
+    text (the alert's body), markdown, HTML and files, from `details["digest"]`. Sent as it
+    was written, so a retry sends the same digest, not one rebuilt from a changed database."""
+    stored = (alert.details or {}).get("digest") or {}
+    files = []
+    for record in stored.get("attachments") or ():
+        try:
+            files.append(Attachment.from_stored(record))
+        except ValueError as error:  # the text still goes: it says all the chart says
+            log.warning("digest alert %s: %s; sent without it", alert.id, error)
+    return Body(alert.body, stored.get("markdown") or None, stored.get("html") or None, files)
 
 
 def _digest(config: Config, rows: list[models.Delivery], roles: list[str]) -> tuple[str, Body]:
@@ -678,12 +727,21 @@ def _severity_rank(severity: str) -> int:
     return order.index(severity) if severity in order else len(order)
 
 
+_BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
 def _with_preface(html: str | None, line: str) -> str | None:
-    """The HTML email with a line (already HTML) before its first card."""
+    """The HTML email with a line (already HTML) before its first card; in an HTML page of
+    another layout (a digest), at the top of its body."""
     if html is None:
         return None
+    notice = email_html.notice(line)
     marker = '<td align="center" style="padding:12px 8px;">'
-    return html.replace(marker, marker + email_html.notice(line), 1)
+    if marker in html:
+        return html.replace(marker, marker + notice, 1)
+    body = _BODY_TAG.search(html)
+    at = body.end() if body else 0
+    return html[:at] + notice + html[at:]
 
 
 # --- recording outcomes -------------------------------------------------------------------------
@@ -788,6 +846,12 @@ def _tell_it_dead(session: Session, config: Config, row: models.Delivery, now: d
     alert = row.alert
     if is_it_notice(alert) and alert.kind.startswith("delivery_"):
         return  # a notice about delivery that cannot be delivered: it stays on `alerts list`
+    if alert.school_id is None:
+        # A trust's roll-up belongs to no school, so to no school's IT: it is logged, and
+        # stays on `alerts list` and `deliver --retry-dead`.
+        log.warning("gave up sending %r to %s: %s", alert.title, shown(row.destination),
+                    row.last_error)
+        return
     digest = sha256(row.destination.encode()).hexdigest()[:12]
     started = row.first_attempt_at or now
     alerts.notify_it(
