@@ -5,6 +5,7 @@ tests/connectors/test_x_followers.py), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,11 +162,12 @@ def test_the_daily_sync_stops_at_the_page_that_reaches_known_followers(world):
         assert [f.handle for f in fresh][:2] == ["follower_10029", "follower_10028"]
         assert len(fresh) == 30 and all(f.followed_at == w.clock for f in fresh)
     assert len(w.events("follow")) == 30
-    # The next day's first page is sized to what the last sync found.
+    # A quiet day costs one small page.
     w.fake.asked.clear()
     w.later(days=1)
-    w.sync()
-    assert [q["max_results"] for q in w.fake.asked] == ["80"]
+    quiet = w.sync()
+    assert [q["max_results"] for q in w.fake.asked] == ["20"]
+    assert quiet.followers.reads == 20 and quiet.followers.new == []
 
 
 def test_a_handle_change_is_the_same_follower_with_an_event(world):
@@ -210,6 +212,30 @@ def test_an_unfollow_is_found_by_a_full_sync_and_a_refollow_is_its_own_event(wor
     with w.sessions() as session:
         assert [f.id for f in followers.new_followers(session, w.source_id,
                                                       w.clock)] == [leaver.id]
+
+
+def test_an_interrupted_full_sync_carries_on_from_its_page_and_finds_unfollows(world):
+    w = world()
+    existing(w, 2500)
+    w.sync()
+    gone = w.by_handle("follower_5")  # among the oldest: on the last page
+    w.fake.unfollow(gone.account_id)
+    w.later(days=1)
+    stop = threading.Event()
+    stop.set()  # the daemon is stopping: the page in hand is committed, then it stops
+    w.later(minutes=1)
+    cut = w.pipeline.poll(w.source_id, stop=stop, due_only=False,
+                          follower_request=followers.SyncRequest(full=True, approved=True))
+    assert cut.followers.pages == 1 and not cut.completed
+    token = w.source().progress["token"]
+    w.fake.asked.clear()
+    w.later(minutes=5)
+    rest = w.sync()
+    assert rest.followers.mode == "full" and rest.completed
+    assert w.fake.asked[0]["pagination_token"] == token and len(w.fake.asked) == 2
+    # Those read before the interruption are still following; the one X no longer lists left.
+    assert rest.followers.unfollowed == [gone.id]
+    assert [kind for kind, _, _ in w.events()] == ["unfollow"]
 
 
 def test_a_follower_moved_to_the_top_does_not_hide_new_followers_below(world):
