@@ -136,6 +136,7 @@ def test_a_head_reads_the_weeks_digest_in_a_frame_with_its_chart_from_the_consol
     chart = head.get(images[0])
     assert chart.status_code == 200 and chart.mimetype == "image/png"
     assert chart.data.startswith(PNG)
+    assert csp(chart)["default-src"] == "default-src 'none'"
 
 
 def test_the_weeks_on_either_side_are_linked_and_the_latest_has_no_next_week(staff):
@@ -175,6 +176,13 @@ def test_a_sent_digest_is_shown_exactly_as_it_was_queued(staff, world):
     # The DSL's summary was never queued: it is built from the records, and says so.
     summary = head.get(f"/digest/oakfield/{WEEK}?kind=dsl")
     assert "No digest went out for this week" in summary.text
+    # The list says which went out.
+    listed = head.get("/digest").text
+    assert re.search(r'href="/digest/oakfield/2026-W47">Head\'s digest<span '
+                     r'class="visually-hidden">[^<]*</span></a>', listed.replace("&#39;", "'"))
+    assert re.search(r'href="/digest/oakfield/2026-W47\?kind=dsl">DSL summary<span '
+                     r'class="visually-hidden">[^<]*</span> <span class="not-sent">',
+                     listed)
 
 
 # --- who may read which --------------------------------------------------------------------
@@ -314,11 +322,19 @@ def test_a_head_reads_the_digest_in_the_console_at_desktop_and_phone_widths(
             "const i = document.querySelector('img');"
             "return i !== null && i.complete && i.naturalWidth > 0"))
         assert "2026" in chromium.find_element(By.TAG_NAME, "body").text
+        if width == "desktop":  # the phone's shows the top of the digest, this one its chart
+            chromium.execute_script(
+                "const top = document.querySelector('img').getBoundingClientRect().top;"
+                "window.scrollTo(0, window.scrollY + top - 80)")
         chromium.switch_to.default_content()
         shot = screenshot(chromium, name)
         assert png_size(shot.read_bytes())[0] == WIDTHS[width][0]
         if width == "phone":
             assert not scrolls_sideways(chromium), "the digest page is wider than a phone"
+    # The list of weeks, as a phone shows it.
+    chromium.get(f"{console}/digest")
+    screenshot(chromium, "console-digests-phone")
+    assert not scrolls_sideways(chromium), "the list of digests is wider than a phone"
     # (The console has no icon: the browser's own request for one is not this page's doing.)
     errors = [entry["message"] for entry in chromium.get_log("browser")
               if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]]

@@ -56,6 +56,8 @@ READERS: dict[str, frozenset[str]] = {
 }
 KIND_TITLES = {HEAD: "Headteacher's digest", DSL: "DSL's safeguarding summary",
                TRUST: "Trust roll-up"}
+# In the list, where two sit side by side on a phone.
+SHORT_TITLES = {HEAD: "Head's digest", DSL: "DSL summary", TRUST: "Roll-up"}
 WEEKS_LISTED = 8
 
 # The policy of the bare digest in its frame: its own images and inline styles, nothing else.
@@ -66,6 +68,7 @@ FRAME_POLICY = (
     "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox "
     "allow-top-navigation-by-user-activation"
 )
+IMAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 # A link in the digest opens in the whole window: a page inside the frame would be refused
 # (the console and the platforms both forbid being framed).
 LINK_TARGET = '<base target="_top">'
@@ -76,10 +79,6 @@ _HEAD_TAG = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 CACHE_SECONDS = 300.0
 CACHE_SIZE = 32
 CACHE_KEY = "hallmonitor_digests"
-
-
-class BadWeek(ValueError):
-    """A week label that names no week; its message is for the person who typed it."""
 
 
 @dataclass(frozen=True)
@@ -127,19 +126,6 @@ def _digest_link() -> dict[str, object]:
 
 # --- the list -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class WeekRow:
-    week: SchoolWeek
-    links: tuple[tuple[str, str], ...]  # (title, address)
-    holiday: bool
-
-
-@dataclass(frozen=True)
-class SchoolDigests:
-    name: str
-    rows: tuple[WeekRow, ...]
-
-
 @pages.route("/digest")
 @login_required
 def digests() -> str:
@@ -147,23 +133,30 @@ def digests() -> str:
     if not reads_digests(viewer):
         forbidden()
     config = hm_config()
-    kinds = [kind for kind in SCHOOL_KINDS if may_read(viewer, kind)]
-    schools = [SchoolDigests(school.name, _school_rows(config, school.id, kinds))
-               for school in config.schools if viewer.sees_school(school.id)]
-    trust_rows: tuple[WeekRow, ...] = ()
+    school_kinds = tuple(kind for kind in SCHOOL_KINDS if may_read(viewer, kind))
+    # Whose digests are listed: the viewer's schools, and the trust's (None) for a trust admin.
+    listed: dict[str | None, tuple[str, ...]] = {
+        school.id: school_kinds for school in config.schools if viewer.sees_school(school.id)}
     if config.trust is not None and may_read(viewer, TRUST):
-        trust_rows = tuple(
-            WeekRow(week, ((KIND_TITLES[TRUST], Target(TRUST, None, week).url()),), False)
-            for week in _recent_weeks(config, None))
-    return render_template("digests.html", viewer=viewer, schools=schools,
-                           trust=config.trust, trust_rows=trust_rows)
+        listed[None] = (TRUST,)
+    rows = {school_id: _week_rows(config, school_id, kinds)
+            for school_id, kinds in listed.items()}
+    sent = sent_keys(db(), [target for school_rows in rows.values() for row in school_rows
+                            for target in row])
+    return render_template(
+        "digests.html", viewer=viewer, sent=sent, key=_key, short_titles=SHORT_TITLES,
+        holiday=lambda target: _holiday(config, target.school_id, target.week),
+        trust=config.trust,
+        schools=[(config.school_name(school_id), school_rows)
+                 for school_id, school_rows in rows.items() if school_id is not None],
+        trust_rows=rows.get(None, ()))
 
 
-def _school_rows(config: Config, school_id: str, kinds: list[str]) -> tuple[WeekRow, ...]:
-    return tuple(
-        WeekRow(week, tuple((KIND_TITLES[kind], Target(kind, school_id, week).url())
-                            for kind in kinds), _holiday(config, school_id, week))
-        for week in _recent_weeks(config, school_id))
+def _week_rows(config: Config, school_id: str | None, kinds: tuple[str, ...]
+               ) -> list[list[Target]]:
+    """Each recent week's digests of these kinds, newest week first."""
+    return [[Target(kind, school_id, week) for kind in kinds]
+            for week in _recent_weeks(config, school_id)]
 
 
 def _recent_weeks(config: Config, school_id: str | None) -> list[SchoolWeek]:
@@ -292,6 +285,8 @@ def _image(target: Target, name: str) -> Response:
         abort(404)
     response = Response(found.data, mimetype=found.content_type)
     response.headers["Cache-Control"] = "private, max-age=300"
+    # An image opened on its own (an SVG could hold a script) runs nothing.
+    response.headers["Content-Security-Policy"] = IMAGE_POLICY
     return response
 
 
@@ -377,9 +372,9 @@ class Sent:
 def sent_digest(session: Session, target: Target) -> Sent | None:
     """The digest queued for this school (or the trust) and week, the latest when it was sent
     again; None when none went out (a holiday week, no recipient, or before digests began)."""
-    from monitor.digest.send import AGAIN, DIGEST_KIND, dedupe_key
+    from monitor.digest.send import AGAIN, DIGEST_KIND
 
-    key = dedupe_key(target.kind, target.school_id, target.label)
+    key = _key(target)
     school = (models.Alert.school_id.is_(None) if target.school_id is None
               else models.Alert.school_id == target.school_id)
     row = session.execute(
@@ -391,6 +386,26 @@ def sent_digest(session: Session, target: Target) -> Sent | None:
         .group_by(models.Alert.id, models.Alert.created_at)
         .order_by(models.Alert.id.desc()).limit(1)).first()
     return None if row is None else Sent(row[0], row[1], row[2])
+
+
+def sent_keys(session: Session, targets: list[Target]) -> set[str]:
+    """Which of these digests went out, by their outbox keys: one query, kept to the schools
+    asked about."""
+    from monitor.digest.send import DIGEST_KIND
+
+    schools = {t.school_id for t in targets}
+    keys = [_key(t) for t in targets]
+    where = [models.Alert.school_id.in_([s for s in schools if s is not None])]
+    if None in schools:
+        where.append(models.Alert.school_id.is_(None))
+    return set(session.scalars(select(models.Alert.dedupe_key).where(
+        models.Alert.kind == DIGEST_KIND, or_(*where), models.Alert.dedupe_key.in_(keys))))
+
+
+def _key(target: Target) -> str:
+    from monitor.digest.send import dedupe_key
+
+    return dedupe_key(target.kind, target.school_id, target.label)
 
 
 def _shown(target: Target) -> RenderedDigest:
