@@ -158,3 +158,21 @@ def test_a_digest_is_never_batched_with_other_alerts_for_the_same_recipient(tmp_
     [batch] = [p for p in webhook.received if p["title"] != digest.title]
     assert batch["title"].startswith("[DIGEST] 2 comments to look at")
     assert "attachments" not in batch or not batch["attachments"]
+
+
+def test_a_trust_roll_up_refused_for_good_is_given_up_without_a_school_to_tell(tmp_path,
+                                                                               webhook, caplog):
+    built = build_week(tmp_path)
+    built.config = configure(tmp_path, {"head": [webhook.url()]}, tail=(
+        f'\n[trust]\nname = "Oak Learning Trust"\n\n[[trust.recipients]]\n'
+        f'urls = ["{webhook.url()}"]\n'))
+    with built.sessions.begin() as session:
+        result = enqueue_digest(session, built.config, "trust", None, WEEK, now=NOW)
+    assert result.alert.school_id is None
+    webhook.statuses = [400]  # refused for good: dead at once
+    assert deliver(built).dead == 1
+    assert statuses(built) == ["dead"]
+    assert any("gave up sending" in r.getMessage() for r in caplog.records)
+    with built.sessions() as session:  # no school's IT is told about the trust's roll-up
+        kinds = list(session.scalars(select(models.Alert.kind)))
+    assert kinds == ["digest"]
