@@ -24,6 +24,7 @@ from monitor.web.app import CONTENT_SECURITY_POLICY
 from tests import digest_builder
 from tests.browser import WIDTHS, screenshot, scrolls_sideways, use_width
 from tests.http_server import LocalServer
+from tests.monitor.conftest import database  # noqa: F401 (the SQLite/PostgreSQL fixture)
 from tests.web.conftest import STAFF, FakeGraph, World, build_world
 from tests.web.test_console_browser import sign_in
 from tests.web.test_pages import Staff
@@ -139,6 +140,31 @@ def test_a_head_reads_the_weeks_digest_in_a_frame_with_its_chart_from_the_consol
     assert csp(chart)["default-src"] == "default-src 'none'"
 
 
+def test_a_dsl_reads_the_safeguarding_summary_without_the_heads_digest(staff):
+    dsl = staff("dsl")
+    page = dsl.get(f"/digest/oakfield/{WEEK}?kind=dsl")
+    assert "DSL&#39;s safeguarding summary" in page.text
+    assert "Head" not in page.text.split("<main")[1]  # no link to a digest they may not read
+    frame = dsl.get(frame_src(page.text))
+    assert frame.status_code == 200
+    assert "her stepdad hits her" in frame.text  # the week's safeguarding concern
+    assert "nativity" not in frame.text.lower()  # praise is the head's digest's, not the DSL's
+
+
+def test_a_trust_admin_reads_the_trusts_roll_up_with_its_charts(staff):
+    admin = staff("admin")
+    page = admin.get(f"/digest/trust/{WEEK}")
+    assert page.status_code == 200 and "Oak Learning Trust, week 2026-W47" in page.text
+    assert 'action="/digest/trust"' in page.text
+    frame = admin.get(frame_src(page.text))
+    assert frame.status_code == 200 and "cid:" not in frame.text
+    assert "Oakfield Primary School" in frame.text and "Riverside Academy" in frame.text
+    assert image_srcs(frame.text), "the roll-up's chart per school"
+    for src in image_srcs(frame.text):
+        assert src.startswith(f"/digest/trust/{WEEK}/images/")
+        assert admin.get(src).data.startswith(PNG)
+
+
 def test_the_weeks_on_either_side_are_linked_and_the_latest_has_no_next_week(staff):
     page = staff("head").get(f"/digest/oakfield/{WEEK}").text
     assert 'href="/digest/oakfield/2026-W46" rel="prev"' in page
@@ -148,7 +174,9 @@ def test_the_weeks_on_either_side_are_linked_and_the_latest_has_no_next_week(sta
     assert 'href="/digest/oakfield/2026-W44?kind=dsl" rel="prev"' in earlier
 
 
-def test_a_sent_digest_is_shown_exactly_as_it_was_queued(staff, world):
+def test_a_sent_digest_is_shown_exactly_as_it_was_queued(database, staff, world):  # noqa: F811
+    # `database` comes first, so the world is built on SQLite and again on PostgreSQL when a
+    # scratch one is given: the outbox is read in SQL of this page's own.
     from monitor.digest.send import dedupe_key
     from monitor.notify import Attachment
 
