@@ -262,6 +262,8 @@ class SyncOutcome:
     renamed: list[int] = field(default_factory=list)
     reached_known: bool = False
     paused: str | None = None
+    # Seconds until the platform's rate limit lets a sync cut short by it carry on.
+    wait: float | None = None
 
 
 def store_page(session: Session, source: models.Source, plan: SyncPlan, page: FollowerPage,

@@ -26,7 +26,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers.base import Verdict
 from connectors import ConnectorError, Page, SourceSpec, connector_class
-from connectors.base import AuthError, ConfigError, Connector, FollowerPage, PayloadError
+from connectors.base import (
+    AuthError,
+    ConfigError,
+    Connector,
+    FollowerPage,
+    PayloadError,
+    RetryableError,
+)
 from monitor import alerts, backoff, followers, models, rules
 from monitor import sources as sources_module
 from monitor.classify import ClassifierCache
@@ -394,6 +401,14 @@ class Pipeline:
                 # A saved page token the platform no longer takes: from the newest again.
                 token = plan.page_token = None
                 page = connector.fetch_followers(spec, size=size)
+            except RetryableError as exc:
+                if not outcome.pages or exc.retry_after is None:
+                    raise
+                # X allows 15 follower pages per 15 minutes: a big full sync meets the limit
+                # part-way. Its pages so far are kept; it carries on when X allows, which is
+                # not a failure to tell IT about.
+                outcome.wait = exc.retry_after
+                return
             if heartbeat.lost.is_set():
                 raise LeaseLost
             if page.next_token is not None and (page.next_token in seen
@@ -550,6 +565,8 @@ class Pipeline:
                 wait = interval * random.uniform(0.9, 1.1)
                 if not result.completed:  # stopped part-way: pick up again promptly
                     wait = min(wait, 5.0)
+                if result.followers and result.followers.wait is not None:
+                    wait = result.followers.wait  # when the platform's rate limit allows
                 # A follower sync paused for its budget waits for the next month instead.
                 if not (result.followers and result.followers.paused):
                     source.next_poll_at = now + timedelta(seconds=wait)

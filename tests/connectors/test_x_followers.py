@@ -7,6 +7,7 @@ Facebook Pages and Instagram refuse, saying why."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,8 @@ class FakeFollowers:
     followers: list[dict] = field(default_factory=list)  # newest first
     asked: list[dict[str, str]] = field(default_factory=list)
     lookups: int = 0
+    # Follower pages X answers before its rate limit (15 per 15 minutes) answers 429.
+    pages_allowed: int | None = None
     url: str = ""
     _position: dict[str, int] = field(default_factory=dict)
     _tokens: dict[str, str] = field(default_factory=dict)  # token -> id of the last one given
@@ -85,6 +88,11 @@ class FakeFollowers:
     def page(self, request: Request) -> Answer:
         query = request.query
         self.asked.append(query)
+        if self.pages_allowed is not None and len(self.asked) > self.pages_allowed:
+            return json_answer({"title": "Too Many Requests", "detail": "Too Many Requests",
+                                "type": "about:blank", "status": 429}, status=429, headers={
+                "x-rate-limit-limit": "15", "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(int(time.time()) + 900)})
         if not self._position:
             self._position = {f["id"]: n for n, f in enumerate(self.followers)}
         size = int(query.get("max_results", "100"))

@@ -238,6 +238,24 @@ def test_an_interrupted_full_sync_carries_on_from_its_page_and_finds_unfollows(w
     assert [kind for kind, _, _ in w.events()] == ["unfollow"]
 
 
+def test_a_full_sync_cut_short_by_the_rate_limit_carries_on_later_without_failing(world):
+    w = world()
+    existing(w, 3500)
+    w.fake.pages_allowed = 2
+    cut = w.sync()
+    assert cut.error is None and not cut.completed and cut.followers.pages == 2
+    source = w.source()
+    assert source.failure_count == 0 and source.failing_since is None
+    # When X's limit resets (15 minutes), not in seconds and not as a failure.
+    assert timedelta(minutes=14) < source.next_poll_at - w.clock < timedelta(minutes=16)
+    w.fake.pages_allowed = None
+    w.later(minutes=15)
+    rest = w.sync()
+    assert rest.completed and rest.followers.pages == 2
+    with w.sessions() as session:
+        assert session.scalar(select(func.count(models.Follower.id))) == 3500
+
+
 def test_a_follower_moved_to_the_top_does_not_hide_new_followers_below(world):
     """Someone who unfollowed and re-followed between full syncs is listed first, above
     followers we have never seen: the sync reads past them."""
