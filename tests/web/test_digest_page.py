@@ -26,7 +26,7 @@ from tests.browser import WIDTHS, screenshot, scrolls_sideways, use_width
 from tests.http_server import LocalServer
 from tests.monitor.conftest import database  # noqa: F401 (the SQLite/PostgreSQL fixture)
 from tests.web.conftest import STAFF, FakeGraph, World, build_world
-from tests.web.test_console_browser import sign_in
+from tests.web.test_console_browser import readability_problems, sign_in
 from tests.web.test_pages import Staff
 
 WEEK = "2026-W47"
@@ -355,6 +355,7 @@ def test_a_head_reads_the_digest_in_the_console_at_desktop_and_phone_widths(
                 "const top = document.querySelector('img').getBoundingClientRect().top;"
                 "window.scrollTo(0, window.scrollY + top - 80)")
         chromium.switch_to.default_content()
+        assert readability_problems(chromium) == []
         shot = screenshot(chromium, name)
         assert png_size(shot.read_bytes())[0] == WIDTHS[width][0]
         if width == "phone":
@@ -363,8 +364,25 @@ def test_a_head_reads_the_digest_in_the_console_at_desktop_and_phone_widths(
     chromium.get(f"{console}/digest")
     screenshot(chromium, "console-digests-phone")
     assert not scrolls_sideways(chromium), "the list of digests is wider than a phone"
+    assert readability_problems(chromium) == []
     # (The console has no icon: the browser's own request for one is not this page's doing.)
     errors = [entry["message"] for entry in chromium.get_log("browser")
               if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]]
     assert errors == [], errors
 
+
+
+def test_a_trust_admin_reads_the_roll_up_on_a_phone(chromium, console: str):
+    sign_in(chromium, console, STAFF["admin"][0])
+    use_width(chromium, "phone")
+    chromium.get(f"{console}/digest/trust/{WEEK}")
+    chromium.switch_to.frame(chromium.find_element(By.CSS_SELECTOR, "iframe.digest-frame"))
+    WebDriverWait(chromium, 15).until(lambda d: d.execute_script(
+        "const images = [...document.images];"
+        "return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0)"))
+    chromium.switch_to.default_content()
+    screenshot(chromium, "console-digest-trust-phone")
+    assert not scrolls_sideways(chromium)
+    errors = [entry["message"] for entry in chromium.get_log("browser")
+              if entry["level"] == "SEVERE" and "/favicon.ico" not in entry["message"]]
+    assert errors == [], errors
