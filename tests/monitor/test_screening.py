@@ -338,7 +338,7 @@ def test_the_classifier_flags_a_spam_name(school, classifier):
     found = screen(school, Fields("followers4u", "Buy followers cheap! crypto giveaway"),
                    classifier)
     assert "spam" in found.categories
-    assert any(flag.startswith("name reads as spam (") for flag in found.flags)
+    assert any(flag.startswith("name or handle reads as spam (") for flag in found.flags)
 
 
 def test_a_friendly_bio_has_no_categories_even_when_it_praises_or_asks(school, classifier):
@@ -386,6 +386,40 @@ def test_a_burst_of_follows_is_flagged_on_each_of_them_by_screen_new(built, clas
     assert bot.flags == ("part of a burst: one of 22 follows of the account recorded within "
                          "an hour",)
     assert screening_of(built, "lone_parent").signals == ()
+
+
+def a_poll(built: Built, finished: datetime, error: str | None = None) -> None:
+    with built.sessions.begin() as session:
+        session.add(models.PollRun(source_id=built.source_id, started_at=finished
+                                   - timedelta(minutes=1), finished_at=finished, error=error))
+
+
+def screen_since_yesterday(built: Built, classifiers) -> None:
+    with built.sessions.begin() as session:
+        screening.screen_new(session, built.config, built.source_id, NOW - timedelta(days=1),
+                             NOW, classifiers=classifiers)
+
+
+def test_a_daily_syncs_new_followers_found_together_are_no_burst(built, classifiers):
+    # X does not say when anyone followed: the 30 found by today's sync followed at some time
+    # since yesterday's, about one an hour.
+    a_poll(built, NOW - timedelta(days=1))
+    a_poll(built, NOW - timedelta(hours=2), error="RetryableError: 503")  # read nothing
+    for n in range(30):
+        add_follower(built, f"parent_{n:02d}", at=NOW - timedelta(minutes=5))
+    screen_since_yesterday(built, classifiers)
+    assert screening_of(built, "parent_00").signals == ()
+    assert screening_of(built, "parent_29").signals == ()
+
+
+def test_followers_found_together_soon_after_the_last_sync_are_a_burst(built, classifiers):
+    a_poll(built, NOW - timedelta(minutes=40))
+    for n in range(30):
+        add_follower(built, f"bot_{n:02d}", at=NOW - timedelta(minutes=5))
+    screen_since_yesterday(built, classifiers)
+    assert screening_of(built, "bot_00").signals == ("burst",)
+    assert screening_of(built, "bot_29").flags == (
+        "part of a burst: one of 30 follows of the account recorded within an hour",)
 
 
 def test_the_first_full_reads_followers_are_no_burst(built, classifiers):
