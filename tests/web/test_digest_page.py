@@ -11,6 +11,7 @@ import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -18,7 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor import models
+from monitor import links, models
 from monitor.config import load
 from monitor.web.app import CONTENT_SECURITY_POLICY
 from tests import digest_builder
@@ -138,6 +139,14 @@ def test_a_head_reads_the_weeks_digest_in_a_frame_with_its_chart_from_the_consol
     assert chart.status_code == 200 and chart.mimetype == "image/png"
     assert chart.data.startswith(PNG)
     assert csp(chart)["default-src"] == "default-src 'none'"
+
+
+@pytest.mark.parametrize(("kind", "school"), [("head", "oakfield"), ("dsl", "oakfield"),
+                                              ("trust", None)])
+def test_the_links_in_sent_digests_and_alerts_open_these_pages(staff, world, kind, school):
+    address = urlsplit(links.digest_url(world.config, school, WEEK, kind))
+    page = staff("admin").get(address.path + (f"?{address.query}" if address.query else ""))
+    assert page.status_code == 200 and "digest-frame" in page.text
 
 
 def test_a_dsl_reads_the_safeguarding_summary_without_the_heads_digest(staff):
