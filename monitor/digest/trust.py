@@ -79,12 +79,13 @@ def trust_rollup(session: Session, config: Config, week_label: str, *,
 def headline(rows: list[SchoolRow], needing_attention: int) -> str:
     """"12 schools, 3,410 comments, 7 needed action, 2 schools need attention"."""
     needed = sum(sum(row.incidents.values()) for row in rows)
+    action = f"{needed:,} needed action" if needed else "none needed action"
     attention = ("no school needs attention" if not needing_attention else
                  "1 school needs attention" if needing_attention == 1 else
                  f"{needing_attention} schools need attention")
     return (f"{content._plural(len(rows), 'school')}, "
             f"{content._plural(sum(row.total for row in rows), 'comment')}, "
-            f"{needed or 'none'} needed action, {attention}")
+            f"{action}, {attention}")
 
 
 # --- one school ---------------------------------------------------------------------------------
@@ -107,16 +108,7 @@ def _rate(session: Session, config: Config, school: School, label: str,
     counts = _count(session, school.id, week, now or week.end)
     jump = _jump(counts.total, counts.average)
     unanswered = counts.unanswered if counts.unanswered >= UNANSWERED_AT else 0
-    reasons = [
-        *([content._plural(counts.still_open["urgent"], "urgent incident") + " still open"]
-          if counts.still_open["urgent"] else []),
-        *([content._plural(counts.still_open["high"], "high-severity incident") + " still open"]
-          if counts.still_open["high"] else []),
-        *([content._plural(unanswered, "question") + " unanswered"] if unanswered else []),
-        *([_jump_words(counts.total, counts.average)] if jump else []),
-        *(f"{PLATFORM_NAMES.get(platform, platform.title())} source {state}"
-          for platform, state in counts.sources),
-    ]
+    reasons = _reasons(counts, unanswered, jump)
     row = SchoolRow(
         school_id=school.id, school_name=school.name, total=counts.total,
         average=counts.average, incidents=counts.opened,
@@ -125,6 +117,21 @@ def _rate(session: Session, config: Config, school: School, label: str,
     urgency = (-counts.still_open["urgent"], -counts.still_open["high"], -unanswered, -jump,
                -len(counts.sources), school.name.casefold(), school.id)
     return row, urgency
+
+
+def _reasons(counts: _Counts, unanswered: int, jump: float) -> list[str]:
+    """Why a school needs attention, in words, the most pressing first."""
+    reasons = []
+    for severity, words in (("urgent", "urgent incident"), ("high", "high-severity incident")):
+        if counts.still_open[severity]:
+            reasons.append(f"{content._plural(counts.still_open[severity], words)} still open")
+    if unanswered:
+        reasons.append(f"{content._plural(unanswered, 'question')} unanswered")
+    if jump:
+        reasons.append(_jump_words(counts.total, counts.average))
+    reasons += [f"{PLATFORM_NAMES.get(platform, platform.title())} source {state}"
+                for platform, state in counts.sources]
+    return reasons
 
 
 def _count(session: Session, school_id: str, week: weeks.SchoolWeek, now: datetime) -> _Counts:

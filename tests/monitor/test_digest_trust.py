@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -69,6 +69,24 @@ def test_the_schools_needing_attention_come_most_pressing_first_with_reasons(bui
     assert harbour.attention == ("1 high-severity incident still open",
                                  "4 questions unanswered",
                                  "comments up 200% on the usual week")
+
+
+def test_a_school_whose_incidents_were_dealt_with_moves_below_one_with_questions_waiting(built):
+    from sqlalchemy import update
+
+    from monitor import models
+
+    with built.sessions.begin() as session:
+        session.execute(update(models.Incident)
+                        .where(models.Incident.school_id == SCHOOL,
+                               models.Incident.status != "resolved")
+                        .values(status="resolved", outcome="no_action",
+                                resolved_at=END - timedelta(hours=1)))
+    found = rollup(built)
+    assert [row.school_id for row in found.needs_attention] == [HARBOUR, SCHOOL]
+    assert found.needs_attention[1].attention == ("Instagram source paused",
+                                                  "Facebook source failing")
+    assert rows(found)[SCHOOL].open_incidents == 0
 
 
 def test_a_quiet_school_has_no_reasons_and_is_not_listed_for_attention(built):
