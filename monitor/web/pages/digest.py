@@ -36,7 +36,14 @@ from monitor import models
 from monitor.config import Config, DigestSchedule
 from monitor.digest import holidays, weeks
 from monitor.digest.weeks import SchoolWeek
-from monitor.web.access import Viewer, current_viewer, forbidden, login_required, require_school
+from monitor.web.access import (
+    Viewer,
+    current_viewer,
+    forbidden,
+    login_required,
+    require_school,
+    viewer_or_none,
+)
 from monitor.web.context import db, hm_config, now
 from monitor.web.pages import pages
 
@@ -119,8 +126,6 @@ def reads_digests(viewer: Viewer | None) -> bool:
 
 @pages.app_context_processor
 def _digest_link() -> dict[str, object]:
-    from monitor.web.access import viewer_or_none
-
     return {"sees_digests": reads_digests(viewer_or_none())}
 
 
