@@ -120,14 +120,14 @@ def screen(follower: FollowerFields, school: School, *, classifier: Classifier,
     _profile_signals(follower.profile or {}, now, young_days, found)
     _imitation(follower, school, staff_names, found)
     if recent_follows > BURST_FOLLOWS:
-        # "Recorded": a sync stamps the follows it finds with its own time, so with a daily
-        # sync a burst is as many new followers found at once.
+        # "Recorded": the platform does not say when anyone followed; the times are the
+        # syncs' (see `follow_times`).
         found.add("burst", f"part of a burst: one of {recent_follows} follows of the account "
                            f"recorded within {_duration(BURST_WINDOW)}")
     strong = any(s in STRONG for s in found.signals)
     weak = sum(1 for s in found.signals if s in WEAK)
-    return Screening(tuple(found.flags), categories, strong or weak >= 2, tuple(found.signals),
-                     now.isoformat(), model_version)
+    return Screening(tuple(found.flags), categories, strong or weak >= 2,
+                     tuple(dict.fromkeys(found.signals)), now.isoformat(), model_version)
 
 
 def classified_texts(follower: FollowerFields) -> tuple[str, str]:
