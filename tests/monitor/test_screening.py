@@ -4,10 +4,12 @@ through keyed hashes and never stored in clear, and bursts are found from follow
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from monitor.staff_names import (
     NameListError,
     NameMatcher,
     load_staff_names,
+    staff_names_for,
     stored_names,
 )
 
@@ -295,6 +298,53 @@ def test_no_staff_name_is_stored_in_clear_after_the_list_is_loaded(built, hasher
     if database == "sqlite":
         raw = (built.directory / "data" / "hallmonitor.sqlite3").read_bytes().lower()
         assert not [w for w in words if w.encode() in raw]
+
+
+def configured(key_reference: str | None):
+    """A config with the two keys the staff list needs (`schools[].staff_names` and
+    `daemon.name_key`), which the config file does not take yet: only what is read of it."""
+    def secret(reference):
+        raise KeyError(reference)  # as Config.secret does for a reference it did not resolve
+
+    return SimpleNamespace(daemon=SimpleNamespace(name_key=key_reference), secret=secret)
+
+
+def test_the_configured_staff_list_is_loaded_hashed_and_again_only_when_exported_again(
+        built, monkeypatch):
+    monkeypatch.setenv("HM_TEST_NAME_KEY", KEY)
+    csv = built.directory / "staff.csv"
+    csv.write_text("name\nJane Smith\nTom O'Brien\n", encoding="utf-8")
+    os.utime(csv, (NOW.timestamp() - 3600, NOW.timestamp() - 3600))
+    school = SimpleNamespace(id=SCHOOL, staff_names=csv)
+    config = configured("env:HM_TEST_NAME_KEY")
+
+    def staff(now):
+        with built.sessions.begin() as session:
+            return staff_names_for(session, config, school, now)
+
+    first = staff(NOW)
+    assert first.names.people == 2 and first.matches("mrs_j_smith")
+    assert staff(NOW + timedelta(hours=1)).names.loaded_at == NOW.isoformat()  # kept
+    csv.write_text("name\nJane Smith\nTom O'Brien\nAmir Khan\n", encoding="utf-8")
+    os.utime(csv, (NOW.timestamp() + 7200, NOW.timestamp() + 7200))
+    again = staff(NOW + timedelta(hours=3))
+    assert again.names.people == 3 and again.matches("mr_khan")
+    # Another key: the stored digests are useless, so the list is hashed again under it.
+    monkeypatch.setenv("HM_TEST_NAME_KEY", "a-new-key")
+    rekeyed = staff(NOW + timedelta(hours=4))
+    assert rekeyed.names.fingerprint == NameHasher("a-new-key").fingerprint
+    assert rekeyed.matches("mr_khan")
+
+
+def test_without_a_key_staff_names_are_not_checked_and_a_missing_key_is_named(built,
+                                                                             monkeypatch):
+    school = SimpleNamespace(id=SCHOOL, staff_names=None)
+    with built.sessions() as session:
+        assert staff_names_for(session, configured(None), school, NOW) is None
+        monkeypatch.delenv("HM_TEST_NAME_KEY", raising=False)
+        with pytest.raises(NameListError, match="^the key for hashing names: environment "
+                                                "variable HM_TEST_NAME_KEY is not set$"):
+            staff_names_for(session, configured("env:HM_TEST_NAME_KEY"), school, NOW)
 
 
 def test_a_list_hashed_under_another_key_is_refused_rather_than_matching_nothing(built,
