@@ -411,20 +411,14 @@ def new_followers(session: Session, source_id: int, since: datetime) -> list[mod
         .order_by(first.c.at, models.Follower.id)))
 
 
-def list_followers(session: Session, source_id: int, *, new_since: datetime | None = None,
-                   include_gone: bool = False) -> list[models.Follower]:
-    """The source's followers, newest first by when they were seen following."""
+def list_followers(session: Session, source_id: int, *,
+                   new_since: datetime | None = None) -> list[models.Follower]:
+    """The source's followers now, newest first by when they were seen following; with
+    `new_since`, only those who followed or re-followed since then."""
     if new_since is not None:
         return list(reversed(new_followers(session, source_id, new_since)))
-    query = select(models.Follower).where(models.Follower.source_id == source_id)
-    if not include_gone:
-        query = query.where(models.Follower.unfollowed_at.is_(None))
+    query = select(models.Follower).where(models.Follower.source_id == source_id,
+                                          models.Follower.unfollowed_at.is_(None))
     return list(session.scalars(query.order_by(
         func.coalesce(models.Follower.followed_at, models.Follower.first_seen_at).desc(),
         models.Follower.id.desc())))
-
-
-def events_of(session: Session, follower_id: int) -> list[models.FollowerEvent]:
-    return list(session.scalars(select(models.FollowerEvent)
-                                .where(models.FollowerEvent.follower_id == follower_id)
-                                .order_by(models.FollowerEvent.at, models.FollowerEvent.id)))

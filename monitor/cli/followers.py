@@ -94,8 +94,11 @@ def _approve(config: Config, sessions, pipeline, source, full: bool, yes: bool):
         raise Failure(reason)
     with sessions.begin() as session:
         row = session.get(models.Source, source.id)
-        # Paused because a full sync was waiting for approval: this is the approval.
-        if (row.paused_reason or "").startswith(followers.FullSyncRefused.__name__):
+        # Paused because a full sync was waiting for approval: this is the approval. A full
+        # sync is outside the monthly budget, so a source paused for that runs it too (and
+        # its daily syncs pause again, untold, until the month is over).
+        if (row.paused_reason or "").startswith((followers.FullSyncRefused.__name__,
+                                                 followers.BUDGET_PAUSE)):
             sources.resume(row, pipeline.now())
     return followers.SyncRequest(full=True, approved=True)
 
@@ -109,7 +112,8 @@ def _report(source, result) -> bool:
     if result.error:
         click.echo(f"{source.key}: {result.error}", err=True)
         return True
-    click.echo(f"{source.key}: {outcome.mode} sync, {outcome.pages} pages, {outcome.reads} "
+    pages = f"{outcome.pages} page{'' if outcome.pages == 1 else 's'}"
+    click.echo(f"{source.key}: {outcome.mode} sync, {pages}, {outcome.reads} "
                f"paid reads; {len(outcome.new)} new, {len(outcome.refollowed)} re-followed, "
                f"{len(outcome.unfollowed)} unfollowed, {len(outcome.renamed)} renamed")
     if outcome.paused:

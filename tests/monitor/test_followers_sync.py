@@ -336,6 +336,21 @@ def test_the_daily_sync_pauses_at_its_monthly_budget_with_one_notice(world):
         assert session.scalar(select(func.count(models.Follower.id))) == 160
 
 
+def test_a_full_sync_approved_on_the_command_line_runs_past_a_budget_pause(world):
+    w = world(", max_full_sync_cost = 50.0, monthly_budget = 0.3")
+    w.clock = datetime.now(UTC) - timedelta(hours=2)  # the command runs on the real clock
+    existing(w, 100)
+    w.sync()
+    w.later(minutes=30)
+    w.fake.follow(*(x_user(1000 + n) for n in range(60)))
+    assert w.sync().followers.paused  # after 20 + 10 of them
+    out = w.command("sync", "--account", SCHOOL_ID, "--full", "--yes")
+    assert out.exit_code == 0, out.output
+    assert "160 followers: a full sync reads every one, an estimated $1.60" in out.output
+    assert "full sync, 1 page, 160 paid reads; 30 new" in out.output
+    assert w.source().paused_reason is None and len(w.it_notices()) == 1
+
+
 def test_bad_follower_settings_pause_the_source_with_a_clear_reason(world):
     w = world(', monthly_budget = "lots"')
     result = w.sync()
