@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,7 +32,9 @@ from sqlalchemy.orm import Session
 from classifiers import read_pupil_names
 from classifiers.text import _LEET, plain
 from monitor import models, secrets
-from monitor.config import Config, School
+
+if TYPE_CHECKING:  # the config checks a staff list with `read_staff_names` when it loads
+    from monitor.config import Config, School
 
 TITLES = ("mr", "mrs", "miss", "ms", "mx", "dr", "sir")
 # Forms shorter than this are too common to mean anything ("mrlee" is the shortest kept).
