@@ -84,9 +84,9 @@ class Composed:
 
 def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
             incident: models.Incident | None, kind: str, repeat: int,
-            dedupe: str) -> Composed:
+            dedupe: str, *, watch_note: str = "") -> Composed:
     """An alert a person can act on: what was seen, who wrote it, when, where, why, what to do
-    next, and where to do it."""
+    next, and where to do it. `watch_note` says the author is on IT's watchlist, and why."""
     session = object_session(item)
     categories = rules.by_severity(verdict.categories)
     severity = rules.severity_of(categories) or "low"
@@ -114,6 +114,8 @@ def compose(config: Config, school: School, item: models.Item, verdict: Verdict,
     if repeat:
         notes.append(f"Repeat: this author has {repeat} other serious flagged comment"
                      f"{'s' if repeat != 1 else ''} in the last 30 days.")
+    if watch_note:
+        notes.insert(0, watch_note)
     details["notes"] = notes
     what = ""
     if incident is not None and details["incident"]["campaign"]:

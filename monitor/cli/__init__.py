@@ -28,6 +28,7 @@ from monitor.cli import (
     send_test,
     sources,
     users,
+    watchlist,
     web,
 )
 from monitor.cli.common import Failure, load_config, open_db
@@ -78,6 +79,7 @@ for command in (
     db.db_group,
     send_test.test_alert,
     users.users,
+    watchlist.watchlist,
     web.web,
 ):
     cli.add_command(command)
