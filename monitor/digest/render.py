@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 KINDS = ("head", "dsl", "trust")
 # A long list of questions is a job for the console, not an email.
 UNANSWERED_SHOWN = 10
+# A head reads the digest in two minutes: a week with more incidents than this lists the first
+# ones (the open ones come first) and points to the rest. The DSL's summary lists every one.
+INCIDENTS_SHOWN = 20
 SCHOOLS_CHART_FILE = "schools-chart.png"
 NO_CATEGORY = "No category"
 RETAINED_AWAY = "(its words have since been removed under the retention policy)"
@@ -200,9 +203,15 @@ def _incidents_section(lines: Sequence[content.IncidentLine], config: Config,
     still_open = sum(1 for line in lines if line.still_open)
     intro = (f"{_plural(len(lines), 'incident')}, {still_open} still open (listed first)."
              if still_open else f"{_plural(len(lines), 'incident')}, all resolved.")
-    return Section("Incidents that needed action", (
+    shown = lines[:INCIDENTS_SHOWN]
+    blocks: list[Block] = [
         Paragraph((intro,), "muted"),
-        Entries(tuple(_incident_entry(line, config, timezone) for line in lines), numbered=True)))
+        Entries(tuple(_incident_entry(line, config, timezone) for line in shown), numbered=True)]
+    if len(lines) > len(shown):
+        rest = ("in the console's queue" if config.web.enabled
+                else "with 'hallmonitor incidents list'")
+        blocks.append(Paragraph((f"and {len(lines) - len(shown)} more, {rest}",)))
+    return Section("Incidents that needed action", tuple(blocks))
 
 
 # --- media enquiries ----------------------------------------------------------------------------

@@ -226,6 +226,24 @@ def test_the_unanswered_questions_are_capped_at_ten_with_how_many_more(built):
     assert "and 3 more" in digest.markdown
 
 
+def test_a_week_of_many_incidents_lists_the_first_twenty_and_points_to_the_rest(built):
+    found = head_content(built)
+    line = found.incidents[0]
+    many = tuple(dataclasses.replace(line, id=n, excerpt=f"Incident words {n}")
+                 for n in range(1, 26))
+    digest = render.render_head(dataclasses.replace(found, incidents=many), built.config,
+                                school_week())
+    assert "25 incidents" in digest.text
+    assert "Incident words 20" in digest.text and "Incident words 20" in digest.html
+    assert "Incident words 21" not in digest.text and "Incident words 21" not in digest.html
+    for part in (digest.text, digest.html, digest.markdown):
+        assert "and 5 more, with 'hallmonitor incidents list'" in part.replace("&#x27;", "'")
+    with_console(built.config)
+    digest = render.render_head(dataclasses.replace(found, incidents=many), built.config,
+                                school_week())
+    assert "and 5 more, in the console's queue" in digest.text
+
+
 def test_hostile_comment_text_and_names_are_inert_in_html_and_markdown(built):
     with built.sessions.begin() as session:
         session.execute(update(models.Item).where(models.Item.id == built.ids["q_unanswered"])
