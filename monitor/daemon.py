@@ -237,8 +237,9 @@ class Daemon:
         for result in decided:
             self._digests_settled.add(result.key)
             if result:
-                log.info("queued %s for %d destinations", result.who,
-                         len(result.destinations))
+                count = len(result.destinations)
+                log.info("queued %s: %d destination%s", result.who, count,
+                         "" if count == 1 else "s")
             elif result.status == "no_recipient":
                 log.warning("not sending %s: %s", result.who, result.reason)
             else:
