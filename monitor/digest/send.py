@@ -8,7 +8,8 @@ its markdown, HTML and chart), so a retry a day later sends the same digest.
 Exactly once: the alert's dedupe key names the kind, the school (or the trust) and the ISO week
 (`dedupe_key`), and the database's unique index on it is what holds, across restarts and
 between two daemons racing on one database: the loser's insert fails and it reports "already
-queued". `hallmonitor digest send --again` queues another under a key of its own.
+queued". `hallmonitor digest send --again` queues another under a key of its own. What became
+of a digest, queued or why not, is an `Enqueued`.
 
 When (`digests_due`): a school's digests are due from its scheduled day and time (in its
 timezone) until the end of that week, so a daemon that was down at 07:30 still sends them at
@@ -99,7 +100,7 @@ def school_week(config: Config, kind: str, school_id: str | None,
 def recipients(config: Config, kind: str, school_id: str | None) -> list[rules.Destination]:
     """Where a digest of this kind goes: the school's head or DSL recipients, or the trust's."""
     if kind == "trust":
-        trust = getattr(config, "trust", None)
+        trust = config.trust
         found: dict[str, None] = {}
         for recipient in (trust.recipients if trust else ()):
             found.update(dict.fromkeys(recipient.urls))
@@ -112,7 +113,8 @@ def enqueue_digest(session: Session, config: Config, kind: str, school_id: str |
                    short: bool = False) -> Enqueued:
     """Render one digest and queue it for its recipients, in the caller's transaction, unless
     one is queued for its key already (`Enqueued.status` says which). With `again`, a digest
-    already queued is queued once more under a key of its own (`…:again:2`, `…:again:3`).
+    already queued is queued once more under a key of its own (`…:again:2`, `…:again:3`); one
+    never queued is simply queued.
     `short` is the holiday week's digest: only what needed action.
 
     Raises ValueError (one line) for a kind that is not head, dsl or trust, a school not in the
@@ -127,7 +129,7 @@ def enqueue_digest(session: Session, config: Config, kind: str, school_id: str |
     exists = _exists(session, base)
     if exists and not again:
         return _result(kind, school_id, the_week, base, "exists",
-                       reason=f"{base} is queued already (send it again with --again)")
+                       reason=f"it was queued already ({base}); --again sends another")
     rendered = build.build_digest(session, config, kind, school_id, the_week, now=now,
                                   short=short)
     key = _again_key(session, base) if exists else base
@@ -178,7 +180,7 @@ def _scheduled(config: Config, now: datetime) -> list[tuple[str, str | None, Sch
         week = _due_week(school.digest, config.school_timezone(school), now)
         if week is not None:
             due += [("head", school.id, week), ("dsl", school.id, week)]
-    trust = getattr(config, "trust", None)
+    trust = config.trust
     if trust is not None:
         week = _due_week(trust.digest, _timezone(config, "trust", None), now)
         if week is not None:
@@ -196,7 +198,7 @@ def _due_week(schedule, tz: str, now: datetime) -> SchoolWeek | None:
 
 def _timezone(config: Config, kind: str, school_id: str | None) -> str:
     if kind == "trust":
-        trust = getattr(config, "trust", None)
+        trust = config.trust
         return (trust.timezone if trust else None) or config.daemon.timezone
     return config.school_timezone(config.school(school_id))
 
@@ -246,7 +248,8 @@ def _store(session: Session, key: str, kind: str, school_id: str | None, week: S
            rendered: build.RenderedDigest, targets: list[rules.Destination],
            now: datetime) -> models.Alert | None:
     """The alert and its deliveries in one savepoint; None when the key was taken meanwhile
-    (by another daemon, between our look and our insert)."""
+    (by another daemon, between our look and our insert). Due at once, quiet hours or not:
+    the schedule is the time its readers chose."""
     alert = models.Alert(
         dedupe_key=key, school_id=school_id, kind=DIGEST_KIND, severity=SEVERITY,
         categories=[], title=rendered.title, body=rendered.text, created_at=now,
@@ -288,7 +291,7 @@ def _check(config: Config, kind: str, school_id: str | None) -> None:
     if kind == "trust":
         if school_id is not None:
             raise ValueError("the trust's roll-up covers every school: give no school")
-        if getattr(config, "trust", None) is None:
+        if config.trust is None:
             raise ValueError("the config has no [trust] table, so there is no trust roll-up")
     elif school_id is None:
         raise ValueError(f"the {kind} digest is a school's: give a school")
