@@ -135,6 +135,21 @@ def test_a_webhook_gets_the_digest_text_and_the_chart_file(tmp_path, webhook):
     assert attached["base64"] == stored["data"]
 
 
+def test_a_channel_that_shows_markdown_gets_the_digest_in_markdown_with_the_chart(tmp_path,
+                                                                                  webhook):
+    built = build_week(tmp_path)
+    chat = webhook.url() + "?format=markdown"  # as a chat service is given it
+    built.config = configure(tmp_path, {"head": [chat]})
+    alert = queue(built)
+    assert deliver(built).sent == 1
+
+    [payload] = webhook.received
+    markdown = alert.details["digest"]["markdown"]
+    assert markdown != alert.body
+    assert payload["message"] == markdown.strip()
+    assert [a["filename"] for a in payload["attachments"]] == [CHART_FILE]
+
+
 def test_a_digest_is_never_batched_with_other_alerts_for_the_same_recipient(tmp_path,
                                                                            webhook):
     built = build_week(tmp_path)
