@@ -52,6 +52,8 @@ STOP_GRACE = 8.0
 RETRY_START = 5.0
 # How often the digest job looks for weekly digests that are due: one is late by at most this.
 DIGEST_CHECK = timedelta(minutes=5)
+# Its first look, soon after start (after the first polls have begun).
+DIGEST_FIRST_CHECK = timedelta(seconds=10)
 
 
 class CannotStart(Exception):
@@ -349,7 +351,7 @@ class Daemon:
                           name="escalation of unacknowledged urgent incidents")
         scheduler.add_job(self._guarded, "interval", args=(self.send_digests,),
                           seconds=DIGEST_CHECK.total_seconds(),
-                          next_run_time=now + timedelta(seconds=10), id="digests",
+                          next_run_time=now + DIGEST_FIRST_CHECK, id="digests",
                           name="weekly digests")
         scheduler.add_job(self._guarded, "interval", args=(self.apply_retention,), hours=24,
                           next_run_time=now + timedelta(minutes=1), id="retention",

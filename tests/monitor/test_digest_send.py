@@ -108,6 +108,20 @@ def test_restarted_daemons_queue_each_digest_once(database, tmp_path):
                               dedupe_key("dsl", SCHOOL, WEEK): [DSL]}
 
 
+def test_a_started_daemon_queues_the_due_digests_on_its_own(quiet, monkeypatch):
+    from monitor import daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "DIGEST_FIRST_CHECK", timedelta(0))
+    daemon = Daemon(quiet.config, quiet.sessions, clock=lambda: NOW)
+    daemon.start()
+    try:
+        assert wait_for(lambda: len(digests(quiet)) == 2, timeout=20)
+    finally:
+        assert daemon.shutdown()
+    assert sorted(digests(quiet)) == [dedupe_key("dsl", SCHOOL, WEEK),
+                                      dedupe_key("head", SCHOOL, WEEK)]
+
+
 def _inside(thread: threading.Thread, function: str) -> bool:
     frame = sys._current_frames().get(thread.ident)
     while frame is not None:
