@@ -83,8 +83,8 @@ def headline(rows: list[SchoolRow], needing_attention: int) -> str:
     attention = ("no school needs attention" if not needing_attention else
                  "1 school needs attention" if needing_attention == 1 else
                  f"{needing_attention} schools need attention")
-    return (f"{content._plural(len(rows), 'school')}, "
-            f"{content._plural(sum(row.total for row in rows), 'comment')}, "
+    return (f"{content.plural(len(rows), 'school')}, "
+            f"{content.plural(sum(row.total for row in rows), 'comment')}, "
             f"{action}, {attention}")
 
 
@@ -124,9 +124,9 @@ def _reasons(counts: _Counts, unanswered: int, jump: float) -> list[str]:
     reasons = []
     for severity, words in (("urgent", "urgent incident"), ("high", "high-severity incident")):
         if counts.still_open[severity]:
-            reasons.append(f"{content._plural(counts.still_open[severity], words)} still open")
+            reasons.append(f"{content.plural(counts.still_open[severity], words)} still open")
     if unanswered:
-        reasons.append(f"{content._plural(unanswered, 'question')} unanswered")
+        reasons.append(f"{content.plural(unanswered, 'question')} unanswered")
     if jump:
         reasons.append(_jump_words(counts.total, counts.average))
     reasons += [f"{PLATFORM_NAMES.get(platform, platform.title())} source {state}"
@@ -136,14 +136,14 @@ def _reasons(counts: _Counts, unanswered: int, jump: float) -> list[str]:
 
 def _count(session: Session, school_id: str, week: weeks.SchoolWeek, now: datetime) -> _Counts:
     # content's private helpers, so that a row counts exactly as the school's own digest does.
-    own = content._OwnAccounts.of(session, school_id)
-    platforms, categories, _ = content._volumes(session, school_id, week.start, week.end, own)
-    earlier = [content._volumes(session, school_id, w.start, w.end, own)[:2]
+    own = content.OwnAccounts.of(session, school_id)
+    platforms, categories, _ = content.week_counts(session, school_id, week.start, week.end, own)
+    earlier = [content.week_counts(session, school_id, w.start, w.end, own)[:2]
                for w in weeks.earlier_weeks(week)]
     total = sum(platforms.values())
     average = round(sum(sum(p.values()) for p, _ in earlier) / max(len(earlier), 1), 2)
-    volumes = content._compare(platforms, categories, earlier) if total or average else None
-    unanswered = content._unanswered(session, school_id, week.start, week.end, now, own)
+    volumes = content.compare(platforms, categories, earlier) if total or average else None
+    unanswered = content.unanswered(session, school_id, week.start, week.end, now, own)
     return _Counts(total=total, average=average, volumes=volumes,
                    opened=_opened(session, school_id, week),
                    still_open=_still_open(session, school_id, week),
@@ -201,5 +201,5 @@ def _jump(total: int, average: float) -> float:
 
 def _jump_words(total: int, average: float) -> str:
     if not average:
-        return f"{content._plural(total, 'comment')} where a usual week has none"
+        return f"{content.plural(total, 'comment')} where a usual week has none"
     return f"comments up {round((total - average) / average * 100)}% on the usual week"
