@@ -242,6 +242,8 @@ class Daemon:
                 count = len(result.destinations)
                 log.info("queued %s: %d destination%s", result.who, count,
                          "" if count == 1 else "s")
+            elif result.status == "failed":
+                log.error("could not send %s: %s", result.who, result.reason)
             elif result.status == "no_recipient":
                 log.warning("not sending %s: %s", result.who, result.reason)
             else:

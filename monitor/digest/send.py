@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor import alerts, models, rules
@@ -51,7 +51,7 @@ KINDS = ("head", "dsl", "trust")
 ROLE = {"head": "head", "dsl": "dsl", "trust": "trust"}
 AGAIN = ":again:"
 
-Status = Literal["queued", "exists", "no_recipient", "not_needed"]
+Status = Literal["queued", "exists", "no_recipient", "not_needed", "failed"]
 
 
 def dedupe_key(kind: str, school_id: str | None, week_label: str) -> str:
@@ -65,7 +65,8 @@ class Enqueued:
     line for people):
     - "exists": one is queued (or sent) for this key already;
     - "no_recipient": the school has no recipient of that role (the trust none at all);
-    - "not_needed": a holiday week with nothing to report (`digests_due` only).
+    - "not_needed": a holiday week with nothing to report (`digests_due` only);
+    - "failed": it could not be made (`digests_due` only; logged with its traceback).
     True when it was queued."""
 
     kind: str
@@ -166,8 +167,16 @@ def digests_due(session: Session, config: Config, now: datetime, *,
                                  .where(models.Alert.dedupe_key.in_(keys))))
     done = []
     for (kind, school_id, week), key in zip(due, keys, strict=True):
-        if key not in queued:
+        if key in queued:
+            continue
+        try:
             done.append(_send_due(session, config, kind, school_id, week, now))
+        except SQLAlchemyError:
+            raise  # the database's fault, not this digest's: the daemon deals with it
+        except Exception as error:  # one school's broken digest must not stop the others'
+            log.exception("could not make %s", key)
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            done.append(_result(kind, school_id, week, key, "failed", reason=reason))
     return done
 
 

@@ -286,6 +286,22 @@ def test_nothing_due_is_decided_without_building_anything(quiet, monkeypatch):
     assert due(quiet, quiet.config, NOW + timedelta(hours=3)) == []
 
 
+def test_one_digest_that_cannot_be_made_does_not_stop_the_others(quiet, monkeypatch):
+    made = build.build_digest
+
+    def broken_head(session, config, kind, *args, **kwargs):
+        if kind == "head":
+            raise RuntimeError("the renderer tripped")
+        return made(session, config, kind, *args, **kwargs)
+
+    monkeypatch.setattr(build, "build_digest", broken_head)
+    decided = {r.kind: r for r in due(quiet, quiet.config, NOW)}
+    assert decided["head"].status == "failed"
+    assert decided["head"].reason == "RuntimeError: the renderer tripped"
+    assert decided["dsl"].status == "queued"
+    assert list(digests(quiet)) == [dedupe_key("dsl", SCHOOL, WEEK)]
+
+
 # --- who ---------------------------------------------------------------------------------------
 
 def test_a_school_without_a_head_gets_no_head_digest_and_is_told_once(tmp_path, caplog):
