@@ -14,7 +14,6 @@ from monitor.cli.common import load_config, shown_db
 @click.option("--demo", is_flag=True, help="Check the built-in demo configuration.")
 def check_config(path: str | None, demo: bool) -> None:
     """Validate a config file and print what would run (secrets masked)."""
-    from monitor import secrets
     from monitor.classify import ClassifierCache
     from monitor.daemon import CannotStart, load_classifiers
     from monitor.errors import ConfigError
@@ -56,8 +55,7 @@ def check_config(path: str | None, demo: bool) -> None:
                            f"{_duration(account.poll_interval)}{state}; credentials: {creds}")
         click.echo("  recipients:")
         for recipient in school.recipients:
-            shown = ", ".join(u if secrets.is_reference(u) else secrets.mask_url(u)
-                              for u in recipient.urls)
+            shown = ", ".join(_shown(u) for u in recipient.urls)
             click.echo(f"    {recipient.role}{' ' + recipient.name if recipient.name else ''}: "
                        f"{shown}")
         roles = {recipient.role for recipient in school.recipients}
@@ -68,6 +66,20 @@ def check_config(path: str | None, demo: bool) -> None:
             if role not in roles:
                 click.echo(f"  warning: no '{role}' recipient: alerts for "
                            f"{', '.join(categories)} will be recorded but sent to nobody")
+    if config.trust is not None:
+        _describe_trust(config.trust)
+
+
+def _describe_trust(trust) -> None:
+    digest = trust.digest
+    when = (f"{digest.day} {digest.time:%H:%M}" if digest.enabled else "not sent")
+    click.echo(f"\nTrust: {trust.name} ({trust.timezone}); weekly roll-up {when}")
+    for recipient in trust.recipients:
+        click.echo(f"  {recipient.name or 'recipient'}: "
+                   f"{', '.join(_shown(u) for u in recipient.urls)}")
+    if not trust.recipients:
+        click.echo("  warning: [trust] has no recipients: nobody will receive the weekly "
+                   "roll-up")
 
 
 def _unusable_urls(config) -> list[str]:
@@ -76,20 +88,30 @@ def _unusable_urls(config) -> list[str]:
 
     from monitor import notify, secrets  # noqa: F401 (notify registers console://)
 
+    keyed = [(f"schools[{s}].recipients[{r}].urls[{u}]", url)
+             for s, school in enumerate(config.schools)
+             for r, recipient in enumerate(school.recipients)
+             for u, url in enumerate(recipient.urls)]
+    if config.trust is not None:
+        keyed += [(f"trust.recipients[{r}].urls[{u}]", url)
+                  for r, recipient in enumerate(config.trust.recipients)
+                  for u, url in enumerate(recipient.urls)]
     problems = []
-    for s, school in enumerate(config.schools):
-        for r, recipient in enumerate(school.recipients):
-            for u, url in enumerate(recipient.urls):
-                actual = config.secret(url) if secrets.is_reference(url) else url
-                # Apprise logs why it refused, with the URL: never shown here.
-                with apprise.LogCapture(level=logging.DEBUG):
-                    usable = apprise.Apprise.instantiate(actual) is not None
-                if not usable:
-                    shown = url if secrets.is_reference(url) else secrets.mask_url(url)
-                    problems.append(f"schools[{s}].recipients[{r}].urls[{u}]: Apprise cannot "
-                                    f"send to {shown} (check the service name and its parts; "
-                                    "see the Apprise wiki for the URL format)")
+    for key, url in keyed:
+        actual = config.secret(url) if secrets.is_reference(url) else url
+        # Apprise logs why it refused, with the URL: never shown here.
+        with apprise.LogCapture(level=logging.DEBUG):
+            usable = apprise.Apprise.instantiate(actual) is not None
+        if not usable:
+            problems.append(f"{key}: Apprise cannot send to {_shown(url)} (check the service "
+                            "name and its parts; see the Apprise wiki for the URL format)")
     return problems
+
+
+def _shown(url: str) -> str:
+    from monitor import secrets
+
+    return url if secrets.is_reference(url) else secrets.mask_url(url)
 
 
 def _duration(seconds: float) -> str:

@@ -381,3 +381,29 @@ def test_the_example_trust_is_valid_when_uncommented(tmp_path, monkeypatch):
     trust = parse(text, path=tmp_path / "config.toml").trust
     assert trust.name == "Oak Learning Trust"
     assert [r.name for r in trust.recipients] == ["Chief executive", "Trust safeguarding lead"]
+
+
+def test_check_config_refuses_a_trust_url_apprise_cannot_use_and_describes_a_good_one(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost:9/")
+    monkeypatch.setenv("TRUST_MAIL", "notaservice://ceo")
+    path = tmp_path / "config.toml"
+    path.write_text(TRUST + GOOD)
+    code, _, err = run_cli(["check-config", str(path)], capsys)
+    assert code == 2
+    assert "trust.recipients[0].urls[0]: Apprise cannot send to env:TRUST_MAIL" in err
+    monkeypatch.setenv("TRUST_MAIL", "mailtos://ceo:pw@mail.oaktrust.example")
+    main(["check-config", str(path)])
+    out = capsys.readouterr().out
+    assert "Trust: Oak Learning Trust (Europe/London); weekly roll-up monday 07:30" in out
+    assert "Chief executive: env:TRUST_MAIL" in out and "pw" not in out
+
+
+def test_check_config_warns_when_nobody_receives_the_trusts_roll_up(tmp_path, capsys,
+                                                                    monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost:9/")
+    path = tmp_path / "config.toml"
+    path.write_text('[trust]\nname = "Oak Learning Trust"\n' + GOOD)
+    main(["check-config", str(path)])
+    out = capsys.readouterr().out
+    assert "[trust] has no recipients: nobody will receive the weekly roll-up" in out
