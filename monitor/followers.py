@@ -33,7 +33,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConfigError, Connector, FollowerPage, FollowerRecord, SourceSpec
-from monitor import alerts, costs, models
+from monitor import alerts, costs, models, watchlist
 from monitor.config import Config
 
 KIND = "followers"
@@ -393,6 +393,31 @@ def clear_budget_pause(session: Session, source_id: int) -> None:
     session.execute(update(models.Source).where(
         models.Source.id == source_id, models.Source.paused_reason.like(f"{BUDGET_PAUSE}%"))
         .values(paused_reason=None, paused_at=None))
+
+
+# --- the watchlist ------------------------------------------------------------------------------
+
+def tell_watched(session: Session, config: Config, source: models.Source,
+                 events: dict[str, list[int]], now: datetime) -> int:
+    """Alert IT about each follow, re-follow and unfollow (`events`: event -> follower row ids)
+    by an account on the watchlist; how many alerts were raised. A handle entry whose id is not
+    known yet learns it here, as it does from an item."""
+    wanted = [follower_id for ids in events.values() for follower_id in ids]
+    if not wanted:
+        return 0
+    rows = {row.id: row for row in session.scalars(
+        select(models.Follower).where(models.Follower.id.in_(wanted)))}
+    told = 0
+    for event, ids in events.items():
+        for follower_id in ids:
+            row = rows[follower_id]
+            watched = watchlist.matches(session, source.school_id, row.platform, row.account_id,
+                                        row.handle, row.name, now)
+            if watched and watchlist.alert_watched(session, config, source.school_id, event,
+                                                   row.platform, row.account_id, row.handle,
+                                                   row.name, watched, now):
+                told += 1
+    return told
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from connectors.base import (
     PayloadError,
     RetryableError,
 )
-from monitor import alerts, backoff, followers, models, rules
+from monitor import alerts, backoff, followers, models, rules, screening, watchlist
 from monitor import sources as sources_module
 from monitor.classify import ClassifierCache
 from monitor.config import Config
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # On a source's first poll, normal and low severity items older than this are not alerted.
 BACKFILL_QUIET = timedelta(hours=48)
+# On a first poll, what a watchlisted account wrote longer ago than this is not alerted.
+WATCHED_BACKLOG_QUIET = timedelta(days=1)
 
 # Text a database could refuse (PostgreSQL rejects NUL) is made storable, never dropped.
 _UNSTORABLE = {0: "\ufffd"}
@@ -352,11 +354,12 @@ class Pipeline:
                     min(item.created_at for item in new_items))
                 first_poll = source.cursor is None
                 for item, verdict in zip(new_items, verdicts, strict=True):
+                    watched = self._watched_author(session, source, item, first_poll, now)
                     if not verdict.categories or self._quiet(source, item, verdict, first_poll,
                                                              now):
                         continue
                     if alerts.route_item(session, self.config, school, item, verdict, now,
-                                         history):
+                                         history, watch_note=watchlist.watch_note(watched)):
                         result.alerts += 1
             self._record_charged(session, source, page, result.backfill, now)
             source.progress = page.progress
@@ -366,6 +369,23 @@ class Pipeline:
         result.reads += page.reads
         result.new_items += len(new_items)
         result.new_item_ids += [item.id for item in new_items]
+
+    def _watched_author(self, session: Session, source: models.Source, item: models.Item,
+                        first_poll: bool, now: datetime) -> list[models.WatchlistEntry]:
+        """The watchlist entries the item's author matches; IT (and the champion) are told
+        when a watchlisted account comments, mentions or tags, except about a first poll's
+        backlog older than a day, which is history rather than news."""
+        if item.author_id and item.author_id == source.account:
+            return []  # the school's own posts and replies
+        watched = watchlist.matches(session, source.school_id, item.platform, item.author_id,
+                                    item.author_handle, item.author_name, now)
+        event = watchlist.event_for(item.kind)
+        backlog = first_poll and item.created_at < now - WATCHED_BACKLOG_QUIET
+        if watched and event is not None and not backlog:
+            watchlist.alert_watched(session, self.config, source.school_id, event,
+                                    item.platform, item.author_id, item.author_handle,
+                                    item.author_name, watched, now, item_id=item.id)
+        return watched
 
     # --- follower sources ------------------------------------------------------------------
 
@@ -451,14 +471,20 @@ class Pipeline:
             if not self._hold(session, source_id, lease_until=self._lease_until()):
                 raise LeaseLost
             source = session.get(models.Source, source_id)
+            before = {event: len(ids) for event, ids in self._follower_events(outcome).items()}
             reached_known = followers.store_page(session, source, plan, page, outcome, now)
             # A full sync is a one-off, kept out of the monthly budget and the cost estimate.
             self._record_charged(session, source, Page([], {}, charged=page.charged),
                                  plan.mode == "full", now)
             done = reached_known or page.next_token is None
+            if done and plan.mode == "full":
+                followers.finish_full_sync(session, source, plan, outcome, now)
+            # This page's follows, re-follows and unfollows, told with the page that found them.
+            result.alerts += followers.tell_watched(
+                session, self.config, source,
+                {event: ids[before[event]:]
+                 for event, ids in self._follower_events(outcome).items()}, now)
             if done:
-                if plan.mode == "full":
-                    followers.finish_full_sync(session, source, plan, outcome, now)
                 source.cursor = source.progress = followers.cursor_after(source, plan, outcome,
                                                                          now)
             else:
@@ -468,7 +494,30 @@ class Pipeline:
         outcome.reached_known = reached_known
         result.pages += 1
         result.reads += page.reads
+        if len(outcome.new) > before["follow"]:
+            self._screen_followers(source_id, now)
         return done
+
+    @staticmethod
+    def _follower_events(outcome: followers.SyncOutcome) -> dict[str, list[int]]:
+        return {"follow": outcome.new, "refollow": outcome.refollowed,
+                "unfollow": outcome.unfollowed}
+
+    def _screen_followers(self, source_id: int, first_seen: datetime) -> None:
+        """Screen the followers a page found new (first seen at `first_seen`) for IT's report,
+        in a transaction of their own: followers already stored are kept if screening fails,
+        and show in the report as not screened yet."""
+        try:
+            with self.sessions.begin() as session:
+                screening.screen_new(session, self.config, source_id, first_seen, self.now(),
+                                     classifiers=self.classifiers)
+        except Exception as exc:  # screening is for a report: the sync itself has succeeded
+            if database_fault(exc):
+                raise
+            log.debug("screening the new followers of source %s failed", source_id,
+                      exc_info=True)
+            log.error("source %s: could not screen its new followers (%s); they show in the "
+                      "follower report as not screened", source_id, type(exc).__name__)
 
     @staticmethod
     def _record_charged(session: Session, source: models.Source, page: Page, backfill: bool,
