@@ -223,7 +223,7 @@ def _send_due(session: Session, config: Config, kind: str, school_id: str | None
     short = False
     if kind != "trust" and _holiday(config, school_id, week):
         if kind == "head":
-            if _flagged(session, config, school_id, week, now) == 0:
+            if _flagged(session, school_id, week) == 0:
                 return _result(kind, school_id, week, key, "not_needed",
                                reason="a holiday week with nothing flagged")
             short = True
@@ -243,12 +243,11 @@ def _holiday(config: Config, school_id: str, week: SchoolWeek) -> bool:
         return False
 
 
-def _flagged(session: Session, config: Config, school_id: str, week: SchoolWeek,
-             now: datetime) -> int:
-    """Items of normal severity and above in the week: only asked in a holiday week, and then
-    once per daemon (the daemon settles the decision)."""
-    return content.head_digest(session, config, school_id, week.start, week.end, (),
-                               now=now).flagged
+def _flagged(session: Session, school_id: str, week: SchoolWeek) -> int:
+    """Items of normal severity and above in the week, counted as the digest counts them (one
+    grouped query): only asked in a holiday week."""
+    own = content.OwnAccounts.of(session, school_id)
+    return content.week_counts(session, school_id, week.start, week.end, own)[2]
 
 
 # --- storing ------------------------------------------------------------------------------------
