@@ -105,6 +105,9 @@ class DaemonSettings(Strict):
     failure_notice_after: Duration = 7200.0
     # An urgent incident nobody has acknowledged is sent again to the DSL and head after this.
     escalate_after: Duration = 1800.0
+    # The key staff names are hashed with before they are stored (a reference, "env:NAME" or
+    # "file:/path"): required when a school has staff_names.
+    name_key: str | None = None
 
     _tz = field_validator("timezone")(_timezone)
 
@@ -216,6 +219,9 @@ class School(Strict):
     timezone: str | None = None
     keywords: list[str] = []
     pupil_names: Path | None = None
+    # The staff-name list (CSV, like pupil_names), for followers imitating a member of staff:
+    # stored only as keyed hashes under [daemon] name_key, never in clear.
+    staff_names: Path | None = None
     quiet_hours: QuietHours | None = None
     accounts: list[Account] = Field(min_length=1)
     recipients: list[Recipient] = []
@@ -458,7 +464,7 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> None:
                     settings["path"] = str(DEMO_DIR / path[5:])
                 elif not Path(path).expanduser().is_absolute():
                     settings["path"] = str(base_dir / path)
-        for key in ("pupil_names", "term_calendar"):
+        for key in ("pupil_names", "staff_names", "term_calendar"):
             name = school.get(key)
             if isinstance(name, str) and not Path(name).expanduser().is_absolute():
                 school[key] = str(base_dir / name)
@@ -493,6 +499,17 @@ def _check_term_calendar(key_path: str, path: Path) -> list[str]:
     try:
         read_calendar(path)
     except HolidayError as exc:
+        return [f"{key_path}: {exc}"]
+    return []
+
+
+def _check_staff_names(key_path: str, path: Path) -> list[str]:
+    """A staff list that cannot be read is named now; its names are never shown."""
+    from monitor.staff_names import NameListError, read_staff_names
+
+    try:
+        read_staff_names(path)
+    except NameListError as exc:
         return [f"{key_path}: {exc}"]
     return []
 
@@ -532,6 +549,7 @@ def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secr
             wanted.append(("web.secret_key", key))
     if settings.web.mail_url and secrets.is_reference(settings.web.mail_url):
         wanted.append(("web.mail_url", settings.web.mail_url))
+    problems += _name_key(settings, wanted)
     for key_path, ref in wanted:
         if ref in resolved:
             continue
@@ -540,6 +558,24 @@ def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secr
         except secrets.SecretError as exc:
             problems.append(f"{key_path}: missing secret: {exc}")
     return resolved, problems
+
+
+def _name_key(settings: Settings, wanted: list[tuple[str, str]]) -> list[str]:
+    """`[daemon] name_key`: a reference, added to `wanted`; required when a school lists its
+    staff, whose names are stored only hashed with it."""
+    key = settings.daemon.name_key
+    if key is None:
+        listing = [f"schools[{s}]" for s, school in enumerate(settings.schools)
+                   if school.staff_names is not None]
+        if listing:
+            return [f"{listing[0]}.staff_names: needs [daemon] name_key, the key staff names "
+                    "are hashed with, as a reference such as \"env:HALLMONITOR_NAME_KEY\""]
+        return []
+    if not secrets.is_reference(key):
+        return ["daemon.name_key: write a reference such as \"env:NAME\" or \"file:/path\", "
+                "never the key itself"]
+    wanted.append(("daemon.name_key", key))
+    return []
 
 
 def _required_credentials(platform: str) -> tuple[str, ...]:
@@ -551,16 +587,26 @@ def _required_credentials(platform: str) -> tuple[str, ...]:
 def _check_accounts(settings: Settings, resolved: dict[str, secrets.Secret]) -> list[str]:
     """Each account's kinds and settings, as its connector sees them (no network is touched)."""
     from connectors import ConnectorError, connector_class
+    from monitor.followers import KIND, FollowerSettings
 
     problems = []
     for s, school in enumerate(settings.schools):
         for a, account in enumerate(school.accounts):
             where = f"schools[{s}].accounts[{a}]"
             cls = connector_class(account.platform)
+            refused = KIND in account.kinds and cls.followers_refusal
             unknown = [kind for kind in account.kinds if kind not in cls.kinds]
             if unknown:
+                # Followers asked of a platform without them: why, and what the watchlist does
+                # there instead, in IT's words.
                 problems.append(f"{where}.kinds: {account.platform} cannot poll "
-                                f"{', '.join(unknown)} (it can: {', '.join(cls.kinds)})")
+                                f"{', '.join(unknown)} (it can: {', '.join(cls.kinds)})"
+                                + (f". {cls.followers_refusal}" if refused else ""))
+            if KIND in account.kinds and not refused:
+                try:
+                    FollowerSettings.from_mapping(account.settings)
+                except ConnectorError as exc:
+                    problems.append(f"{where}.settings: {exc}")
             known = set(cls.credentials) | set(cls.required_credentials)
             extra = sorted(set(account.credentials) - known) if known else []
             if extra:
@@ -607,6 +653,8 @@ def parse(text: str, *, path: Path | None = None) -> Config:
                 read_pupil_names(school.pupil_names)
             except ValueError as exc:
                 problems.append(f"schools[{s}].pupil_names: {exc}")
+        if school.staff_names:
+            problems += _check_staff_names(f"schools[{s}].staff_names", school.staff_names)
         if school.term_calendar is not None:
             problems += _check_term_calendar(f"schools[{s}].term_calendar", school.term_calendar)
     resolved, secret_problems = _collect_secrets(settings, base_dir)
