@@ -155,3 +155,69 @@ def list_command(config: Config, account: str, new_since: str | None) -> None:
                     (f"@{f.handle}", f.name, f.account_id,
                      local_time(f.followed_at, tz) if f.followed_at else "before monitoring")
                     for f in shown]))
+
+
+@followers_group.command("report")
+@config_options
+@click.option("--account", required=True, metavar="ID",
+              help="The account's id (or @handle), as configured.")
+@click.option("--since", metavar="DATE", help="From the start of DATE (YYYY-MM-DD, the "
+              "school's time) until now; the last 7 days by default.")
+def report_command(config: Config, account: str, since: str | None) -> None:
+    """IT's follower report: who followed, left, came back or changed handle, those of concern
+    and those on the watchlist first."""
+    from datetime import timedelta
+
+    from monitor import follower_report
+    from monitor.pipeline import now_utc
+
+    now = now_utc()
+    sessions = open_db(config)
+    with sessions() as session:
+        try:
+            source = follower_report.find_source(session, account)
+            school = config.find_school(source.school_id)
+            tz = config.school_timezone(school) if school else config.daemon.timezone
+            start = _local_day(since, tz) if since else now - timedelta(days=7)
+            report = follower_report.follower_report(session, config, source.id, start, now)
+        except follower_report.ReportError as exc:
+            raise BadInput(str(exc)) from None
+        click.echo(follower_report.render_text(report))
+
+
+def _local_day(value: str, timezone: str) -> datetime:
+    """The start of a day in the school's time zone, in UTC."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise BadInput(f"--since {value!r} is not a date such as 2026-12-01") from None
+    return day.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+@followers_group.command("staff-names")
+@config_options
+@click.option("--school", "school_id", required=True, metavar="ID", help="The school's id.")
+@click.argument("file", type=click.Path(dir_okay=False))
+def staff_names_command(config: Config, school_id: str, file: str) -> None:
+    """Load a school's staff-name list (CSV) now, stored only as keyed hashes; prints how many
+    names, never a name."""
+    from monitor import staff_names
+    from monitor.pipeline import now_utc
+
+    if config.find_school(school_id) is None:
+        raise BadInput(f"unknown school {school_id!r} (the config has "
+                       f"{', '.join(s.id for s in config.schools)})")
+    try:
+        hasher = staff_names.hasher_for(config)
+        if hasher is None:
+            raise Failure("no [daemon] name_key in the config: staff names are stored only "
+                          "hashed with it (see config.example.toml)")
+        sessions = open_db(config)
+        with sessions.begin() as session:
+            listed = staff_names.load_staff_names(session, school_id, file, hasher, now_utc())
+    except staff_names.NameListError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"{config.school_name(school_id)}: {listed.people} staff "
+               f"name{'' if listed.people == 1 else 's'} loaded, stored hashed")
