@@ -161,6 +161,9 @@ class HeadDigest:
     feelings: Feelings | None
     unanswered: tuple[Question, ...]
     health: Health | None
+    # The school's followers this week, where it syncs them: `follower_report.follower_counts`
+    # ("new", "lost", "of_concern") and "platforms", the platforms synced. None otherwise.
+    followers: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +212,21 @@ def head_digest(session: Session, config: Config, school_id: str, start: datetim
         volumes=volumes,
         feelings=_feelings(session, config, school_id, start, end, earlier, own),
         unanswered=tuple(unanswered(session, school_id, start, end, now, own)),
-        health=_health(session, school_id, start, end))
+        health=_health(session, school_id, start, end),
+        followers=_followers(session, school_id, start, end))
+
+
+def _followers(session: Session, school_id: str, start: datetime, end: datetime) -> dict | None:
+    """This week's follower counts, for a school that syncs its followers."""
+    from monitor.follower_report import FOLLOWERS, follower_counts
+
+    platforms = list(session.scalars(
+        select(models.Source.platform).distinct()
+        .where(models.Source.school_id == school_id, models.Source.kind == FOLLOWERS)
+        .order_by(models.Source.platform)))
+    if not platforms:
+        return None
+    return {**follower_counts(session, school_id, start, end), "platforms": platforms}
 
 
 def dsl_summary(session: Session, config: Config, school_id: str, start: datetime,

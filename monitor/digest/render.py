@@ -321,10 +321,23 @@ def _unanswered_section(questions: Sequence[content.Question], timezone: str
 
 # --- connector health and cost ------------------------------------------------------------------
 
-def _health_section(health: content.Health | None) -> Section | None:
-    if health is None:
+def _followers_line(followers: dict | None) -> Paragraph | None:
+    """"Followers on X: 42 new, 3 left, 2 of concern (see IT's follower report)"."""
+    if followers is None:
         return None
-    blocks: list[Block] = []
+    where = " and ".join(_platform(p) for p in followers.get("platforms", ())) or "social media"
+    return Paragraph((f"Followers on {where}: {followers['new']} new, {followers['lost']} left, "
+                      f"{followers['of_concern']} of concern (see IT's follower report)",))
+
+
+def _health_section(health: content.Health | None,
+                    followers: dict | None = None) -> Section | None:
+    follower_line = _followers_line(followers)
+    if health is None and follower_line is None:
+        return None
+    blocks: list[Block] = [follower_line] if follower_line is not None else []
+    if health is None:
+        return Section("Connectors and cost", tuple(blocks))
     if health.sources:
         entries = []
         for source in health.sources:
@@ -372,7 +385,7 @@ def render_head(digest: content.HeadDigest, config: Config, week: SchoolWeek, *,
         volumes, attachment = _volumes_section(digest.volumes, digest.total)
         sections += [volumes, _feelings_section(digest.feelings),
                      _unanswered_section(digest.unanswered, tz),
-                     _health_section(digest.health)]
+                     _health_section(digest.health, digest.followers)]
     document = Document(
         _title("Weekly digest", digest.school_name, week.first_day, week.last_day), tuple(lead),
         tuple(s for s in sections if s is not None), _footer(week.label, digest.school_name))
