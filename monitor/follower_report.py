@@ -14,14 +14,20 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from monitor import message, models, watchlist
-from monitor.config import Config
+from monitor import message, models, rules, watchlist
+from monitor.config import Config, School
 from monitor.digest import document as doc
+from monitor.digest.weeks import SchoolWeek
 from monitor.screening import Screening
 
 FOLLOWERS = "followers"
+# The alert that carries the weekly report to IT by email, on the school's digest day.
+ALERT_KIND = "follower_report"
+SEVERITY = "normal"
+ROLE = "it"
 # A list longer than this is cut in an email, with the command that shows it all.
 LONGEST_LIST = 100
 
@@ -232,6 +238,72 @@ def follower_counts(session: Session, school_id: str, start: datetime,
         if found is not None and found.concern:
             concern.add(follower_id)
     return {"new": len(new), "lost": len(lost), "of_concern": len(concern)}
+
+
+# --- the weekly email ---------------------------------------------------------------------------
+
+def report_key(source_id: int, week_label: str) -> str:
+    """The outbox key of one weekly report: "follower_report:7:2026-W48"."""
+    return f"{ALERT_KIND}:{source_id}:{week_label}"
+
+
+def enqueue_follower_reports(session: Session, config: Config,
+                             now: datetime) -> list[models.Alert]:
+    """Queue IT's weekly follower report, once per followers source and ISO week, for each
+    school whose digest is due by `now` (its [digest] day and time, as the head's digest), in
+    the caller's transaction; the alerts queued. The report covers the week the digest covers
+    and is rendered now and kept in the alert (text as its body, markdown and HTML in
+    `details["digest"]`, as a digest's), so a retry sends the same report. A school without an
+    IT recipient gets none. Cheap when nothing is due: only the schedules are looked at."""
+    from monitor.digest.send import _due_week  # the digest's own due rule, not a copy of it
+
+    due = {school.id: (school, week) for school in config.schools
+           if (week := _due_week(school.digest, config.school_timezone(school), now))
+           is not None and rules.destinations(school, [ROLE])}
+    if not due:
+        return []
+    sources = list(session.scalars(
+        select(models.Source).where(models.Source.kind == FOLLOWERS,
+                                    models.Source.enabled.is_(True),
+                                    models.Source.school_id.in_(list(due)))
+        .order_by(models.Source.id)))
+    keys = {source.id: report_key(source.id, due[source.school_id][1].label)
+            for source in sources}
+    queued = set(session.scalars(select(models.Alert.dedupe_key)
+                                 .where(models.Alert.dedupe_key.in_(list(keys.values())))))
+    done = []
+    for source in sources:
+        if keys[source.id] in queued:
+            continue
+        school, week = due[source.school_id]
+        alert = _queue_report(session, config, school, source, week, keys[source.id], now)
+        if alert is not None:
+            done.append(alert)
+    return done
+
+
+def _queue_report(session: Session, config: Config, school: School, source: models.Source,
+                  week: SchoolWeek, key: str, now: datetime) -> models.Alert | None:
+    report = follower_report(session, config, source.id, week.start, week.end)
+    document = to_document(report)
+    alert = models.Alert(
+        dedupe_key=key, school_id=school.id, kind=ALERT_KIND, severity=SEVERITY,
+        categories=[], title=f"[For IT] Weekly follower report - {school.name} - "
+                             f"{_platform(source.item_platform)} - week {week.label}",
+        body=doc.render_text(document), created_at=now,
+        details={"digest": {"kind": ALERT_KIND, "week": week.label,
+                            "html": doc.render_html(document),
+                            "markdown": doc.render_markdown(document), "attachments": []}})
+    try:
+        with session.begin_nested():  # another daemon queuing the same report wins
+            session.add(alert)
+            session.flush()
+            session.add_all(models.Delivery(alert_id=alert.id, destination=target.destination,
+                                            roles=list(target.roles), next_attempt_at=now)
+                            for target in rules.destinations(school, [ROLE]))
+    except IntegrityError:
+        return None
+    return alert
 
 
 # --- rendering ---------------------------------------------------------------------------------
