@@ -206,10 +206,11 @@ def _earlier_flags(item: models.Item, history: dict[str, list[datetime]]) -> int
 
 
 def route_item(session: Session, config: Config, school: School, item: models.Item,
-               verdict: Verdict, now: datetime,
-               history: dict[str, list[datetime]]) -> models.Alert | None:
+               verdict: Verdict, now: datetime, history: dict[str, list[datetime]], *,
+               watch_note: str = "") -> models.Alert | None:
     """Decide whether this flagged item is told to anyone, and write the alert if so.
-    `history` is `serious_history()` for the page's authors."""
+    `history` is `serious_history()` for the page's authors; `watch_note` says the author is
+    on IT's watchlist, and why (empty when not)."""
     categories = list(verdict.categories)
     severity = rules.severity_of(categories)
     roles = rules.roles_for(school, categories)
@@ -226,7 +227,8 @@ def route_item(session: Session, config: Config, school: School, item: models.It
             if kind is None:
                 return None
     repeat = _earlier_flags(item, history)
-    composed = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe)
+    composed = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe,
+                               watch_note=watch_note)
     alert = models.Alert(dedupe_key=dedupe, school_id=school.id, kind=kind, severity=severity,
                          item_id=item.id, incident_id=incident.id if incident else None,
                          categories=categories, title=composed.title, body=composed.body,
