@@ -95,7 +95,7 @@ def school_week(config: Config, kind: str, school_id: str | None,
                 week: SchoolWeek | str) -> SchoolWeek:
     """The week as the school (or the trust) lives it, in its own timezone."""
     label = week.label if isinstance(week, SchoolWeek) else week
-    return weeks.week_of(label, _timezone(config, kind, school_id))
+    return weeks.week_of(label, timezone_of(config, kind, school_id))
 
 
 def recipients(config: Config, kind: str, school_id: str | None) -> list[rules.Destination]:
@@ -191,7 +191,7 @@ def _scheduled(config: Config, now: datetime) -> list[tuple[str, str | None, Sch
             due += [("head", school.id, week), ("dsl", school.id, week)]
     trust = config.trust
     if trust is not None:
-        week = _due_week(trust.digest, _timezone(config, "trust", None), now)
+        week = _due_week(trust.digest, timezone_of(config, "trust", None), now)
         if week is not None:
             due.append(("trust", None, week))
     return due
@@ -205,7 +205,8 @@ def _due_week(schedule, tz: str, now: datetime) -> SchoolWeek | None:
     return weeks.due_week(now, schedule, tz)
 
 
-def _timezone(config: Config, kind: str, school_id: str | None) -> str:
+def timezone_of(config: Config, kind: str, school_id: str | None) -> str:
+    """The timezone a digest's week and schedule are read in: the school's, or the trust's."""
     if kind == "trust":
         trust = config.trust
         return (trust.timezone if trust else None) or config.daemon.timezone
@@ -214,24 +215,49 @@ def _timezone(config: Config, kind: str, school_id: str | None) -> str:
 
 # --- what a holiday week changes ----------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Plan:
+    """What the schedule sends for one digest's week: whether one is needed at all (a holiday
+    week may need none), whether it is the short one, and a note saying why, for people
+    (empty for an ordinary week)."""
+
+    needed: bool = True
+    short: bool = False
+    note: str = ""
+
+
+def plan(session: Session, config: Config, kind: str, school_id: str | None,
+         week: SchoolWeek | str, *, now: datetime | None = None) -> Plan:
+    """What a holiday week changes for this digest (see the module's docstring); the same
+    answer for the schedule and for `hallmonitor digest preview/send`. (`now` is accepted as
+    `enqueue_digest` takes it; nothing here depends on it.)"""
+    the_week = school_week(config, kind, school_id, week)
+    if kind == "trust" or not _holiday(config, school_id, the_week):
+        return Plan()
+    if kind == "head":
+        if _flagged(session, school_id, the_week) == 0:
+            return Plan(needed=False, note="a holiday week with nothing flagged: the "
+                        "schedule sends no digest for it")
+        return Plan(short=True, note="a holiday week: the short digest, with only what "
+                    "needed action")
+    if not content.dsl_summary(session, config, school_id, the_week.start,
+                               the_week.end).incidents:
+        return Plan(needed=False, note="a holiday week with no safeguarding or threat "
+                    "incident: the schedule sends no summary for it")
+    return Plan()
+
+
 def _send_due(session: Session, config: Config, kind: str, school_id: str | None,
               week: SchoolWeek, now: datetime) -> Enqueued:
     key = dedupe_key(kind, school_id, week.label)
     if not recipients(config, kind, school_id):
         return _result(kind, school_id, week, key, "no_recipient",
                        reason=_no_recipient(kind, school_id))
-    short = False
-    if kind != "trust" and _holiday(config, school_id, week):
-        if kind == "head":
-            if _flagged(session, school_id, week) == 0:
-                return _result(kind, school_id, week, key, "not_needed",
-                               reason="a holiday week with nothing flagged")
-            short = True
-        elif not content.dsl_summary(session, config, school_id, week.start,
-                                     week.end).incidents:
-            return _result(kind, school_id, week, key, "not_needed",
-                           reason="a holiday week with no safeguarding or threat incident")
-    return enqueue_digest(session, config, kind, school_id, week, now=now, short=short)
+    planned = plan(session, config, kind, school_id, week, now=now)
+    if not planned.needed:
+        return _result(kind, school_id, week, key, "not_needed", reason=planned.note)
+    return enqueue_digest(session, config, kind, school_id, week, now=now,
+                          short=planned.short)
 
 
 def _holiday(config: Config, school_id: str, week: SchoolWeek) -> bool:

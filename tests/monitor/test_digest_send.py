@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 from monitor import models
 from monitor.config import Config, load
 from monitor.daemon import Daemon
-from monitor.digest import build
-from monitor.digest.send import DIGEST_KIND, dedupe_key, digests_due, enqueue_digest
+from monitor.digest import build, send
+from monitor.digest.send import DIGEST_KIND, Plan, dedupe_key, digests_due, enqueue_digest
 from monitor.digest.weeks import SchoolWeek
 from tests.builders import write_config
 from tests.conftest import wait_for
@@ -223,6 +223,24 @@ def test_a_holiday_week_with_flagged_items_queues_a_short_digest(week, tmp_path)
                                    short=True)
         full = build.build_digest(session, config, "head", SCHOOL, school_week, now=NOW)
     assert head.alert.body == short.text != full.text
+
+
+def test_the_plan_for_a_week_says_what_a_holiday_changes_as_the_schedule_does(week, tmp_path):
+    assert plan(week, week.config, "head") == Plan()  # term time: the full digest
+    holiday = configure(tmp_path, EVERYONE, school=HOLIDAY)
+    short = plan(week, holiday, "head")
+    assert short.needed and short.short and "holiday week" in short.note
+    assert plan(week, holiday, "dsl") == Plan()  # it had incidents
+
+    with week.sessions.begin() as session:  # a later holiday week with nothing in it
+        nothing = send.plan(session, holiday, "head", SCHOOL, "2026-W51")
+    assert not nothing.needed and "nothing flagged" in nothing.note
+    assert send.timezone_of(holiday, "head", SCHOOL) == "Europe/London"
+
+
+def plan(built: Built, config: Config, kind: str) -> Plan:
+    with built.sessions() as session:
+        return send.plan(session, config, kind, SCHOOL, WEEK, now=NOW)
 
 
 def test_a_term_week_queues_the_full_digest(week):
