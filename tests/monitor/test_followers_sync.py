@@ -351,11 +351,13 @@ def test_a_full_sync_approved_on_the_command_line_runs_past_a_budget_pause(world
     assert w.source().paused_reason is None and len(w.it_notices()) == 1
 
 
-def test_bad_follower_settings_pause_the_source_with_a_clear_reason(world):
-    w = world(', monthly_budget = "lots"')
-    result = w.sync()
-    assert "follower setting 'monthly_budget' must be an amount in US dollars" in result.error
-    assert w.fake.asked == [] and w.fake.lookups == 0
+def test_bad_follower_settings_are_refused_when_the_config_loads(world):
+    from monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        world(', monthly_budget = "lots"')
+    assert ("schools[0].accounts[0].settings: follower setting 'monthly_budget' must be an "
+            "amount in US dollars") in str(info.value)
 
 
 def test_facebook_pages_cannot_sync_followers_and_say_why(world):
