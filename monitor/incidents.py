@@ -77,6 +77,28 @@ def harm_of(categories: Iterable[str]) -> str | None:
     return next((harm for harm in HARM_ORDER if harm in found), None)
 
 
+def leading_items(session: Session, rows: Iterable[models.Incident]) -> dict[int, models.Item]:
+    """The comment that stands for each incident (in a digest, in a reminder): its first that
+    shows the incident's harm, since a pile-on's first comment may be a mild one; else its
+    first."""
+    harm_by_id = {row.id: row.harm for row in rows}
+    if not harm_by_id:
+        return {}
+    found = session.execute(
+        select(models.IncidentItem.incident_id, models.Item, models.Verdict.categories)
+        .join(models.Item, models.Item.id == models.IncidentItem.item_id)
+        .outerjoin(models.Verdict, models.Verdict.item_id == models.Item.id)
+        .where(models.IncidentItem.incident_id.in_(list(harm_by_id)))
+        .order_by(models.Item.created_at, models.Item.id))
+    first: dict[int, models.Item] = {}
+    showing: dict[int, models.Item] = {}
+    for incident_id, item, categories in found:
+        first.setdefault(incident_id, item)
+        if incident_id not in showing and harm_of(categories or ()) == harm_by_id[incident_id]:
+            showing[incident_id] = item
+    return {incident_id: showing.get(incident_id, item) for incident_id, item in first.items()}
+
+
 # --- changes inside the caller's transaction ----------------------------------------------------
 
 def _who(actor: str) -> str:

@@ -18,7 +18,6 @@ from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from classifiers.base import Verdict
@@ -236,17 +235,12 @@ def _actions(config: Config, session: Session | None, item: models.Item,
 
 
 def _leading_item(session: Session | None, incident: models.Incident) -> models.Item | None:
-    """The comment a reminder repeats: the incident's first urgent one, else its first."""
+    """The comment a reminder repeats (see `incidents.leading_items`)."""
+    from monitor import incidents  # it builds on this module
+
     if session is None:
         return None
-    rows = list(session.execute(
-        select(models.Item, models.Verdict.severity)
-        .join(models.IncidentItem, models.IncidentItem.item_id == models.Item.id)
-        .outerjoin(models.Verdict, models.Verdict.item_id == models.Item.id)
-        .where(models.IncidentItem.incident_id == incident.id)
-        .order_by(models.Item.created_at, models.Item.id)))
-    urgent = [item for item, severity in rows if severity == "urgent"]
-    return (urgent or [item for item, _ in rows] or [None])[0]
+    return incidents.leading_items(session, [incident]).get(incident.id)
 
 
 # --- rendering: plain text and markdown ---------------------------------------------------------

@@ -315,7 +315,7 @@ def _incident_lines(session: Session, query) -> list[IncidentLine]:
     rows = list(session.scalars(query))
     if not rows:
         return []
-    first = _first_items(session, [row.id for row in rows])
+    first = incidents.leading_items(session, rows)
     lines = []
     for row in rows:
         item = first.get(row.id)
@@ -335,16 +335,6 @@ def _incident_lines(session: Session, query) -> list[IncidentLine]:
                                  if line.severity in order else len(order), line.opened_at,
                                  line.id))
     return lines
-
-
-def _first_items(session: Session, incident_ids: list[int]) -> dict[int, models.Item]:
-    link = models.IncidentItem
-    firsts = dict(session.execute(
-        select(link.incident_id, func.min(link.item_id))
-        .where(link.incident_id.in_(incident_ids)).group_by(link.incident_id)).all())
-    items = {item.id: item for item in session.scalars(
-        select(models.Item).where(models.Item.id.in_(list(firsts.values()))))}
-    return {incident: items[item] for incident, item in firsts.items() if item in items}
 
 
 def _repeat_authors(session: Session, incident_ids: list[int]) -> list[RepeatAuthor]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from monitor import models
 from monitor.digest import content, phrases
@@ -61,6 +61,38 @@ def test_incidents_that_needed_action_come_still_open_first_with_outcome_and_who
     unseen = lines[1]
     assert unseen.still_open and unseen.time_to_acknowledge is None and unseen.item_count == 2
     assert lines[2].status == "acknowledged" and lines[2].time_to_acknowledge == timedelta(hours=2)
+
+
+def test_an_incident_is_shown_by_its_first_comment_of_its_harm_not_a_milder_one_before(built):
+    with built.sessions.begin() as session:
+        source = session.scalar(select(models.Source.id).where(
+            models.Source.school_id == SCHOOL, models.Source.item_platform == "facebook"))
+        at = START + timedelta(days=2)
+        texts = [("Typical, the car park is a mess again", ["disparaging"], "normal"),
+                 ("Come near my kids again and you will regret it", ["threat"], "urgent")]
+        rows = []
+        for n, (text, categories, severity) in enumerate(texts):
+            row = models.Item(
+                platform="facebook", external_id=f"pile-{n}", source_id=source,
+                school_id=SCHOOL, kind="comment", author_id=f"user-{n}", author_name="Parent",
+                text=text, created_at=at + timedelta(minutes=n),
+                permalink=f"https://facebook.example/pile-{n}", conversation_id="pile")
+            session.add(row)
+            session.flush()
+            session.add(models.Verdict(item_id=row.id, model_version="test",
+                                       categories=categories, severity=severity, scores={}))
+            rows.append(row)
+        incident = models.Incident(school_id=SCHOOL, key="threat:pile", status="open",
+                                   severity="urgent", categories=["threat", "disparaging"],
+                                   harm="threat", item_count=2, opened_at=at, last_item_at=at)
+        session.add(incident)
+        session.flush()
+        session.add_all(models.IncidentItem(incident_id=incident.id, item_id=row.id)
+                        for row in rows)
+        incident_id = incident.id
+    line = next(line for line in digest(built).incidents if line.id == incident_id)
+    assert line.excerpt == "Come near my kids again and you will regret it"
+    assert line.permalink == "https://facebook.example/pile-1"
 
 
 def test_media_enquiries_are_listed_with_links_and_what_the_school_did(built):
