@@ -20,7 +20,9 @@ from monitor.cli import (
     config_check,
     db,
     deliver,
+    digest,
     feedback,
+    followers,
     incidents,
     items,
     model,
@@ -79,6 +81,8 @@ for command in (
     db.db_group,
     send_test.test_alert,
     users.users,
+    digest.digest_group,
+    followers.followers_group,
     watchlist.watchlist,
     web.web,
 ):

@@ -50,6 +50,8 @@ def run(config: Config, verbose: bool) -> None:
     click.echo(f"Hall Monitor watching {names}; database {shown_db(config)}. "
                "Ctrl-C to stop.", err=True)
     console = _start_console(config, daemon.sessions) if config.web.enabled else None
+    if is_demo(config):
+        _queue_demo_digests(config, daemon)
     try:
         code = daemon.run_forever()
     finally:
@@ -84,6 +86,17 @@ def _start_console(config: Config, sessions: sessionmaker[Session]) -> Handle | 
     else:
         click.echo(f"Staff console: {handle.url}", err=True)
     return handle
+
+
+def _queue_demo_digests(config: Config, daemon: Daemon) -> None:
+    """The demo's week is in the past: its digests are queued once it has all been replayed."""
+    import threading
+
+    from monitor.digest.demo import queue_when_settled
+
+    threading.Thread(target=queue_when_settled, args=(config, daemon.sessions, daemon.stop),
+                     kwargs={"tell": lambda line: click.echo(line, err=True)},
+                     daemon=True, name="demo-digest").start()
 
 
 def is_demo(config: Config) -> bool:
