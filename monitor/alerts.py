@@ -30,7 +30,13 @@ REPEAT_WINDOW = timedelta(days=30)
 DIGEST = "digest"
 # Alert kinds about comments (and reminders and reports about them); every other kind is a
 # notice about the system, for IT.
-ABOUT_ITEMS = ("item", "update", "escalation", DIGEST)
+# IT's weekly follower report: a report like a digest, sent as its own HTML email.
+FOLLOWER_REPORT = "follower_report"
+# Reports written once and kept whole in the alert (`details["digest"]`): never batched.
+REPORTS = (DIGEST, FOLLOWER_REPORT)
+# Alerts a person acts on, or reports: never re-routed as IT's notices about the system. (A
+# watchlist alert goes to the champion too, addressed to them, not passed on from IT.)
+ABOUT_ITEMS = ("item", "update", "escalation", "watchlist", *REPORTS)
 # One author's hostile comments on different threads this close together are one campaign
 # against the school (one incident, one person deciding whether to block), not separate rows.
 CAMPAIGN_WINDOW = timedelta(hours=24)

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers import UnavailableError
-from monitor import alerts, db, incidents, models, notify, sources
+from monitor import alerts, db, follower_report, incidents, models, notify, sources
 from monitor.classify import ClassifierCache
 from monitor.config import Config
 from monitor.digest import send as digest_send
@@ -236,6 +236,11 @@ class Daemon:
         with self.sessions.begin() as session:
             decided = digest_send.digests_due(session, self.config, self.clock(),
                                               settled=self._digests_settled)
+        # IT's follower report goes on the digest day too, once per source and week.
+        with self.sessions.begin() as session:
+            for report in follower_report.enqueue_follower_reports(session, self.config,
+                                                                   self.clock()):
+                log.info("queued IT's follower report: %s", report.title)
         for result in decided:
             self._digests_settled.add(result.key)
             if result:

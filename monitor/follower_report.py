@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from monitor import message, models, rules, watchlist
+from monitor import alerts, message, models, rules, watchlist
 from monitor.config import Config, School
 from monitor.digest import document as doc
 from monitor.digest.weeks import SchoolWeek
@@ -25,7 +25,7 @@ from monitor.screening import Screening
 
 FOLLOWERS = "followers"
 # The alert that carries the weekly report to IT by email, on the school's digest day.
-ALERT_KIND = "follower_report"
+ALERT_KIND = alerts.FOLLOWER_REPORT
 SEVERITY = "normal"
 ROLE = "it"
 # A list longer than this is cut in an email, with the command that shows it all.
@@ -255,10 +255,10 @@ def enqueue_follower_reports(session: Session, config: Config,
     and is rendered now and kept in the alert (text as its body, markdown and HTML in
     `details["digest"]`, as a digest's), so a retry sends the same report. A school without an
     IT recipient gets none. Cheap when nothing is due: only the schedules are looked at."""
-    from monitor.digest.send import _due_week  # the digest's own due rule, not a copy of it
+    from monitor.digest.send import due_week_of  # the digest's own due rule
 
     due = {school.id: (school, week) for school in config.schools
-           if (week := _due_week(school.digest, config.school_timezone(school), now))
+           if (week := due_week_of(school.digest, config.school_timezone(school), now))
            is not None and rules.destinations(school, [ROLE])}
     if not due:
         return []

@@ -635,8 +635,8 @@ def message_id_for(rows: list[models.Delivery]) -> str:
 
 def is_batched(alert: models.Alert) -> bool:
     """Whether this alert goes out together with the others due for its destination: normal
-    and low ones do, except a weekly digest, which is always a message of its own."""
-    return alert.severity in BATCHED and alert.kind != alerts.DIGEST
+    and low ones do, except a weekly digest or report, which is always a message of its own."""
+    return alert.severity in BATCHED and alert.kind not in alerts.REPORTS
 
 
 def is_it_notice(alert: models.Alert) -> bool:
@@ -668,7 +668,7 @@ def compose_message(config: Config, rows: list[models.Delivery]) -> tuple[str, B
 
 def _single(row: models.Delivery, roles: list[str]) -> tuple[str, Body]:
     alert = row.alert
-    if alert.kind == alerts.DIGEST:
+    if alert.kind in alerts.REPORTS:
         return alert.title, digest_body(alert)
     if alert.details and not is_it_notice(alert):
         details = alert.details

@@ -186,18 +186,18 @@ def _scheduled(config: Config, now: datetime) -> list[tuple[str, str | None, Sch
     """The digests whose time has come in the week containing `now`, with the week each covers."""
     due: list[tuple[str, str | None, SchoolWeek]] = []
     for school in config.schools:
-        week = _due_week(school.digest, config.school_timezone(school), now)
+        week = due_week_of(school.digest, config.school_timezone(school), now)
         if week is not None:
             due += [("head", school.id, week), ("dsl", school.id, week)]
     trust = config.trust
     if trust is not None:
-        week = _due_week(trust.digest, timezone_of(config, "trust", None), now)
+        week = due_week_of(trust.digest, timezone_of(config, "trust", None), now)
         if week is not None:
             due.append(("trust", None, week))
     return due
 
 
-def _due_week(schedule, tz: str, now: datetime) -> SchoolWeek | None:
+def due_week_of(schedule, tz: str, now: datetime) -> SchoolWeek | None:
     if schedule is None:
         schedule = weeks.DefaultSchedule()
     elif not getattr(schedule, "enabled", True):

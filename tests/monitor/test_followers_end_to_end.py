@@ -327,8 +327,6 @@ def test_its_weekly_report_is_queued_once_on_the_digest_day_and_emailed(world):
     assert not world.mails_to("champion@school.example")
 
 
-@pytest.mark.xfail(strict=True, reason="needs monitor/notify.py to send a 'follower_report' "
-                   "alert as it sends a digest (its HTML from details['digest'], never batched)")
 def test_its_weekly_report_email_has_the_html_report(world):
     first_sync(world)
     world.clock += timedelta(days=1)

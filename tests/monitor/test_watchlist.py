@@ -293,8 +293,6 @@ def test_a_watchlisted_commenter_is_told_to_it_and_the_champion(tmp_path, smtp_i
         assert "If the account is no longer a concern: hallmonitor watchlist remove 1" in body
 
 
-@pytest.mark.xfail(strict=True, reason="needs the 'watchlist' kind in monitor.alerts.ABOUT_ITEMS:"
-                   " until then notify takes it for a notice about the system rerouted from IT")
 def test_the_champions_copy_is_addressed_to_them_not_passed_on_from_it(tmp_path, smtp_inbox):
     config, sessions = alerting_school(tmp_path, smtp_inbox)
     add(sessions, config, platform="facebook", account_id="9001", now=datetime.now(UTC))
