@@ -33,6 +33,10 @@ ACTIONS = ("hide", "unhide", "delete", "block", "mute")
 FOLLOWERS_REFUSAL = ("{title} does not give apps the list of an account's followers, so Hall "
                      "Monitor cannot sync them. The watchlist still matches the people who "
                      "comment on or tag the school's account there.")
+# What a connector that cannot look an account up by its handle says.
+LOOKUP_REFUSAL = ("{title} does not let apps look an account up by its handle, so Hall Monitor "
+                  "keeps the handle and records the account's id the first time that handle is "
+                  "seen.")
 
 
 class ConnectorError(Exception):
@@ -194,12 +198,18 @@ class Connector(abc.ABC):
     followers_refusal: ClassVar[str | None] = None
     # The most followers one page can hold, for a connector that lists them.
     followers_page_max: ClassVar[int] = 0
+    # Why this platform cannot look an account up by its handle; None for a connector that
+    # implements `lookup_account`.
+    lookup_refusal: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if (cls.fetch_followers is Connector.fetch_followers
                 and "followers_refusal" not in cls.__dict__):
             cls.followers_refusal = FOLLOWERS_REFUSAL.format(title=cls.title or cls.platform)
+        if (cls.lookup_account is Connector.lookup_account
+                and "lookup_refusal" not in cls.__dict__):
+            cls.lookup_refusal = LOOKUP_REFUSAL.format(title=cls.title or cls.platform)
         # A typo in a declaration would silently offer nothing (or something unknown): refuse
         # it when the class is defined, not when a DSL presses the button.
         for kind, actions in cls.supports.items():
@@ -272,6 +282,12 @@ class Connector(abc.ABC):
         """How many followers the account has now, as the platform counts them (to estimate
         what a full sync reads before it starts)."""
         raise ConfigError(self.followers_refusal or f"{self.title} cannot list followers")
+
+    def lookup_account(self, handle: str) -> Author | None:
+        """The account that has this handle now (its platform id, current handle and name), or
+        None when the platform says there is no such account. Raises a `ConnectorError` when
+        the question could not be answered (network, credentials)."""
+        raise ConfigError(self.lookup_refusal or f"{self.title} cannot look accounts up")
 
     def act(self, action: str, item: Item) -> ActionResult:
         """Carry out a moderation action on an item this connector fetched. An action the

@@ -44,6 +44,7 @@ from connectors import formats
 from connectors.base import (
     ActionResult,
     AuthError,
+    Author,
     CheckResult,
     ConfigError,
     Connector,
@@ -79,6 +80,11 @@ USER_FIELDS = ["username", "name"]
 # posts, follows, whether the picture is still the default one). id, name and username come
 # anyway.
 FOLLOWER_FIELDS = ["created_at", "description", "public_metrics", "profile_image_url"]
+# What X allows as a username: the lookup asks X only about handles that could be one.
+USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+# The problem X names, in the "errors" of a 200 answer, for a username no account has (or one
+# whose account is suspended or deactivated): either way there is no id to be had.
+NOT_FOUND_PROBLEM = "resource-not-found"
 # X gives at most 1000 followers a page; fewer requests for the same (paid) reads.
 FOLLOWERS_PAGE = 1000
 # X's default profile pictures live under this path.
@@ -446,6 +452,28 @@ class XConnector(Connector):
             raise PayloadError("X's user answer has no follower count in it")
         return count
 
+    # --- accounts by handle -------------------------------------------------------------------
+
+    def lookup_account(self, handle: str) -> Author | None:
+        """GET /2/users/by/username/:username: the account's id, current handle and name, or
+        None when X has no such user (X answers 200 with an "errors" list, not a 404). One paid
+        user read when found."""
+        self._need_reading("accounts")
+        username = handle.strip().lstrip("@")
+        if not USERNAME.fullmatch(username):
+            return None  # X would refuse the request; no account can have this handle
+        with x_errors(f"looking up @{username}", self.clock):
+            body = self.client.get_user(username=username, user_auth=not self.bearer_token)
+        if not isinstance(body, Mapping):
+            raise PayloadError("X answered with something other than a JSON object")
+        data = body.get("data")
+        if isinstance(data, Mapping) and data.get("id"):
+            return Author(id=str(data["id"]), handle=str(data.get("username") or username),
+                          name=str(data.get("name") or ""))
+        if _not_found(body.get("errors")):
+            return None
+        raise PayloadError("X's user answer has neither a user nor a reason for none")
+
     def _need_reading(self, what: str) -> None:
         if not self.bearer_token and not self.can_act:
             raise ConfigError(f"no X credentials to read {what}: set bearer_token (or the four "
@@ -812,6 +840,14 @@ def _user(body: Any) -> Mapping[str, Any]:
     if not isinstance(data, Mapping) or not data.get("id"):
         raise PayloadError("X's user answer has no user in it")
     return data
+
+
+def _not_found(errors: Any) -> bool:
+    """Whether X's "errors" list says the user asked for does not exist."""
+    return isinstance(errors, list) and any(
+        isinstance(error, Mapping)
+        and str(error.get("type", "")).rsplit("/", 1)[-1] == NOT_FOUND_PROBLEM
+        for error in errors)
 
 
 def _confirmed(body: Any, field: str) -> Any:
