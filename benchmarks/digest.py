@@ -196,8 +196,20 @@ def measure(work: Callable[[], object]) -> tuple[Measured, object]:
     seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-    return Measured(seconds, peak / 2**20, rss), result
+    return Measured(seconds, peak / 2**20, peak_resident_mb()), result
+
+
+def peak_resident_mb() -> float:
+    """This process's peak resident size. Linux's VmHWM belongs to the process's memory since
+    its last exec; getrusage's maxrss would carry over the size of the process it was forked
+    from (here the one that filled the database)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
 def build_in_this_process(config_path: str, database_url: str | None, kind: str,
