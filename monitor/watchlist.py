@@ -4,10 +4,12 @@ when one of them follows, unfollows, re-follows, mentions, comments on or tags a
 An entry matches in one of three ways:
 
 - by platform id: the account, whatever it calls itself now or later;
-- by handle, until the platform id behind it is known: the first item or follower seen with that
-  handle fills in the id, and from then on the id is what matches (a handle later given up and
-  taken by someone else does not). The connectors have no user lookup yet, so a handle is never
-  resolved when it is added;
+- by handle, until the platform id behind it is known. Where the platform looks accounts up by
+  handle (X), `add` and `import_csv` given a `HandleResolver` ask it through one of the school's
+  configured accounts and store the id and current handle at once; where it does not, or the
+  question cannot be answered then, the first item or follower seen with that handle fills in
+  the id. Either way, from then on the id is what matches (a handle later given up and taken by
+  someone else does not);
 - by a pattern on the handle or the display name: whole words, case and accents ignored,
   leetspeak undone, by the classifier's own keyword matcher (`classifiers.rules`), so "hater"
   matches "H4TER" and "Häter" but "oak" does not match "Oakley".
@@ -28,7 +30,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from classifiers.rules import _compile_words, _forms
 from classifiers.text import Folder, plain
-from connectors import REGISTRY
+from connectors import REGISTRY, ConnectorError, connector_class
+from connectors.base import Author, Connector
 from monitor import message, models, rules
-from monitor.config import Config
+from monitor.config import Account, Config, School
 from monitor.users import _ensure_school_row
 
 # Platforms whose accounts can be watched: every connector's, except the replay connector, whose
@@ -164,20 +167,143 @@ def _fields_of(entry: models.WatchlistEntry) -> dict:
 def add(session: Session, config: Config, *, reason: str, added_by: str,
         platform: str | None = None, account_id: str | None = None, handle: str | None = None,
         pattern: str | None = None, school_id: str | None = None,
-        expires_at: datetime | None = None, now: datetime | None = None
+        expires_at: datetime | None = None, now: datetime | None = None,
+        resolver: HandleResolver | None = None, keep_unresolved: bool = False
         ) -> models.WatchlistEntry:
-    """Watch an account (by platform id, or by handle until its id is seen) or a pattern, for a
-    school or (school_id None) the whole trust. Raises `WatchlistError` for bad input or when
-    the same thing is already watched for the same school."""
+    """Watch an account (by platform id, or by handle until its id is known) or a pattern, for
+    a school or (school_id None) the whole trust. With a `resolver`, a handle without an id is
+    looked up on its platform first (see `HandleResolver.resolve`). Raises `WatchlistError` for
+    bad input, a handle the platform says nobody has (unless `keep_unresolved`), or when the
+    same thing is already watched for the same school."""
     now = now or datetime.now(UTC)
     fields = _checked(config, platform=platform, account_id=account_id, handle=handle,
                       pattern=pattern, reason=reason, school_id=school_id, added_by=added_by,
                       expires_at=expires_at, now=now)
+    # What is already watched as typed is refused before the platform is asked (a paid read
+    # on X), and what the handle turns out to be is checked again once it is known.
     existing = _same_as(session, fields, now)
+    if existing is None and resolver is not None:
+        fields = resolver.resolve(fields, keep_unresolved=keep_unresolved)
+        existing = _same_as(session, fields, now)
     if existing is not None:
         raise WatchlistError(f"already on the watchlist as entry #{existing.id} "
                              f"({describe_match(existing)})")
     return _insert(session, config, fields, now)
+
+
+# --- handles looked up on their platform ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class HandleLookup:
+    """What asking a platform about a handle gave: the account (`found`), that no account has
+    the handle (`unknown`), or why the question could not be asked or answered (`why_not`)."""
+
+    platform: str
+    handle: str
+    found: Author | None = None
+    unknown: bool = False
+    why_not: str = ""
+
+    def line(self) -> str:
+        """One line for the person adding the entry."""
+        if self.found is not None:
+            now_called = ("" if self.found.handle.lower() == self.handle.lower()
+                          else f" (now @{self.found.handle})")
+            return f"resolved @{self.handle} to id {self.found.id}{now_called}"
+        if self.unknown:
+            return f"{_platform_name(self.platform)} has no account @{self.handle}"
+        return (f"note: @{self.handle} could not be looked up ({self.why_not}); its id will be "
+                "filled in the first time the handle is seen")
+
+
+def _unknown_message(lookup: HandleLookup) -> str:
+    return (f"{lookup.line()}: check the spelling (the handle, not the display name), or add "
+            "it with --keep-unresolved to wait for the handle to be seen")
+
+
+def _lookup_account(config: Config, platform: str,
+                    school_id: str | None) -> tuple[School, Account] | None:
+    """The account a handle is looked up through: the first enabled account of that platform
+    of the entry's school, or of any school for a trust-wide entry; None when there is none."""
+    schools = [config.school(school_id)] if school_id is not None else config.schools
+    return next(((school, account) for school in schools for account in school.accounts
+                 if account.platform == platform and account.enabled), None)
+
+
+def _built(config: Config, school_id: str, account: Account) -> Connector:
+    # The daemon's own factory, so the secrets and settings are read exactly as for a poll.
+    from monitor.pipeline import build_connector
+
+    source = models.Source(school_id=school_id, platform=account.platform,
+                           account=account.account, kind=account.kinds[0],
+                           key=f"{school_id}/{account.platform}/{account.account}")
+    return build_connector(config, source)
+
+
+@dataclass
+class HandleResolver:
+    """Looks handles up on their platform through a configured account, one connector per
+    platform and school, and keeps every answer (`lookups`) for the person adding entries."""
+
+    config: Config
+    lookups: list[HandleLookup] = field(default_factory=list)
+    _connectors: dict[tuple[str, str], Connector | str] = field(default_factory=dict)
+
+    def look_up(self, platform: str, handle: str, school_id: str | None) -> HandleLookup:
+        refused = connector_class(platform).lookup_refusal is not None
+        connector = (f"{_platform_name(platform)} does not let apps look accounts up by handle"
+                     if refused else self._connector(platform, school_id))
+        if isinstance(connector, str):
+            found = HandleLookup(platform, handle, why_not=connector)
+        else:
+            try:
+                account = connector.lookup_account(handle)
+                found = HandleLookup(platform, handle, found=account, unknown=account is None)
+            except ConnectorError as error:
+                found = HandleLookup(platform, handle, why_not=_one_line(str(error)))
+        self.lookups.append(found)
+        return found
+
+    def _connector(self, platform: str, school_id: str | None) -> Connector | str:
+        """A connector to ask, or why there is none, in words."""
+        chosen = _lookup_account(self.config, platform, school_id)
+        if chosen is None:
+            where = ("any school of the trust" if school_id is None
+                     else self.config.school_name(school_id))
+            return f"no {_platform_name(platform)} account is configured for {where}"
+        school, account = chosen
+        key = (platform, school.id)
+        if key not in self._connectors:
+            try:
+                self._connectors[key] = _built(self.config, school.id, account)
+            except (ConnectorError, KeyError) as error:
+                self._connectors[key] = (f"the {_platform_name(platform)} account "
+                                         f"{account.account} cannot be used: "
+                                         f"{_one_line(str(error))}")
+        return self._connectors[key]
+
+    def resolve(self, fields: dict, *, keep_unresolved: bool) -> dict:
+        """Checked entry fields with the id and current handle filled in when a handle without
+        an id was found on its platform. A handle the platform says nobody has is refused
+        (`WatchlistError`) unless `keep_unresolved`; a lookup that could not be done leaves the
+        entry by handle (the lookup's line says so)."""
+        if fields["pattern"] is not None or fields["account_id"] or not fields["handle"]:
+            return fields
+        lookup = self.look_up(fields["platform"], fields["handle"], fields["school_id"])
+        if lookup.unknown and not keep_unresolved:
+            raise WatchlistError(_unknown_message(lookup))
+        if lookup.found is None or len(lookup.found.id) > _LIMITS["account_id"]:
+            return fields
+        return {**fields, "account_id": lookup.found.id,
+                "handle": lookup.found.handle[:_LIMITS["handle"]] or fields["handle"]}
+
+
+def _platform_name(platform: str) -> str:
+    return message.PLATFORM_NAMES.get(platform, platform)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _insert(session: Session, config: Config, fields: dict,
@@ -506,11 +632,14 @@ class Imported:
 
 
 def import_csv(session: Session, config: Config, text: str, *, added_by: str,
-               now: datetime | None = None) -> Imported:
+               now: datetime | None = None, resolver: HandleResolver | None = None,
+               keep_unresolved: bool = False) -> Imported:
     """Add the rows of a CSV file (`CSV_HEADER`, columns in any order). Every row is checked
-    first: if any is bad, `ImportProblems` names each bad line and nothing is added. A row
-    already on the watchlist is left as it is, so an exported file can be edited and imported
-    again. `added_by` is used for rows that do not say who added them."""
+    first: if any is bad, `ImportProblems` names each bad line and nothing is added. With a
+    `resolver`, rows with a handle and no id are then looked up on their platform, and a handle
+    the platform says nobody has is a bad row too (unless `keep_unresolved`). A row already on
+    the watchlist is left as it is, so an exported file can be edited and imported again.
+    `added_by` is used for rows that do not say who added them."""
     now = now or datetime.now(UTC)
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     header = [column.strip().lower() for column in next(reader, [])]
@@ -542,6 +671,8 @@ def import_csv(session: Session, config: Config, text: str, *, added_by: str,
         wanted.append((start, fields))
     if problems:
         raise ImportProblems(problems)
+    if resolver is not None:
+        wanted = _resolved_rows(session, wanted, resolver, keep_unresolved, now)
     added, unchanged = [], 0
     for _, fields in wanted:
         if _same_as(session, fields, now) is not None:
@@ -549,6 +680,32 @@ def import_csv(session: Session, config: Config, text: str, *, added_by: str,
         else:
             added.append(_insert(session, config, fields, now))
     return Imported(added, unchanged)
+
+
+def _resolved_rows(session: Session, wanted: list[tuple[int, dict]], resolver: HandleResolver,
+                   keep_unresolved: bool, now: datetime) -> list[tuple[int, dict]]:
+    """The checked rows with their handles looked up (not those already on the watchlist as
+    they are: a file exported and imported again costs no lookups); `ImportProblems` for
+    handles nobody has and for rows that turn out to be the same account."""
+    problems: list[str] = []
+    resolved: list[tuple[int, dict]] = []
+    seen: dict[tuple, int] = {}
+    for line, fields in wanted:
+        try:
+            if _same_as(session, fields, now) is None:
+                fields = resolver.resolve(fields, keep_unresolved=keep_unresolved)
+        except WatchlistError as error:
+            problems.append(f"line {line}: {error}")
+            continue
+        same = _identity(fields)
+        if same in seen:
+            problems.append(f"line {line}: the same account as line {seen[same]}")
+            continue
+        seen[same] = line
+        resolved.append((line, fields))
+    if problems:
+        raise ImportProblems(problems)
+    return resolved
 
 
 def _row_fields(config: Config, values: dict[str, str], added_by: str, now: datetime) -> dict:

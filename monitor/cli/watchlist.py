@@ -18,9 +18,12 @@ from monitor.cli.common import BadInput, actor_option, config_options, local_tim
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.watchlist import HandleLookup, HandleResolver
 
 # The longest reason shown in a table; `export` gives them whole.
 REASON_WIDTH = 60
+# The most handles named in one note about handles not looked up.
+NAMED = 5
 
 
 def _school_of(config: Config, school_id: str | None, trust: bool) -> str | None:
@@ -53,7 +56,10 @@ def watchlist() -> None:
                    "it applies on every platform).")
 @click.option("--id", "account_id", metavar="ID", help="The account's platform id.")
 @click.option("--handle", metavar="HANDLE",
-              help="The account's handle; its id is recorded the first time it is seen.")
+              help="The account's handle; looked up to its id where the platform allows (X), "
+                   "otherwise its id is recorded the first time it is seen.")
+@click.option("--keep-unresolved", is_flag=True,
+              help="Add a handle the platform says nobody has, to wait for it to be seen.")
 @click.option("--pattern", metavar="TEXT",
               help="A word or phrase in a handle or display name (whole words; case, accents "
                    "and leetspeak ignored).")
@@ -66,24 +72,49 @@ def watchlist() -> None:
 @actor_option
 def watchlist_add(config: Config, platform: str | None, account_id: str | None,
                   handle: str | None, pattern: str | None, reason: str, school_id: str | None,
-                  trust: bool, expires: str | None, actor: str) -> None:
-    """Watch an account (--id or --handle, with --platform) or a name pattern (--pattern)."""
+                  trust: bool, expires: str | None, keep_unresolved: bool, actor: str) -> None:
+    """Watch an account (--id or --handle, with --platform) or a name pattern (--pattern).
+    A handle is looked up to its id through one of the school's accounts on that platform,
+    where the platform allows it."""
     from monitor import watchlist as wl
 
     scope = _school_of(config, school_id, trust)
     now = datetime.now(UTC)
     timezone = (config.school_timezone(config.school(scope)) if scope
                 else config.daemon.timezone)
+    resolver = wl.HandleResolver(config)
     try:
         expires_at = wl.parse_expiry(expires or "", now, timezone)
         with open_db(config).begin() as session:
             entry = wl.add(session, config, reason=reason, added_by=actor, platform=platform,
                            account_id=account_id, handle=handle, pattern=pattern,
-                           school_id=scope, expires_at=expires_at, now=now)
+                           school_id=scope, expires_at=expires_at, now=now,
+                           resolver=resolver, keep_unresolved=keep_unresolved)
             line = _added_line(config, entry)
     except wl.WatchlistError as error:
         raise BadInput(str(error)) from None
+    _echo_lookups(resolver)
     click.echo(line)
+
+
+def _echo_lookups(resolver: HandleResolver) -> None:
+    """What the handle lookups gave, one line each; handles that could not be looked up for the
+    same reason (a whole file of Instagram handles, say) share one line."""
+    waiting: dict[str, list[HandleLookup]] = {}
+    for lookup in resolver.lookups:
+        if lookup.found is None and not lookup.unknown:
+            waiting.setdefault(lookup.why_not, []).append(lookup)
+        else:
+            kept = "; added by its handle, as asked" if lookup.unknown else ""
+            click.echo(lookup.line() + kept)
+    for why_not, handles in waiting.items():
+        if len(handles) == 1:
+            click.echo(handles[0].line())
+            continue
+        shown = ", ".join(f"@{h.handle}" for h in handles[:NAMED])
+        more = f" and {len(handles) - NAMED} more" if len(handles) > NAMED else ""
+        click.echo(f"note: {len(handles)} handles ({shown}{more}) could not be looked up "
+                   f"({why_not}); each id will be filled in the first time its handle is seen")
 
 
 def _scope(config: Config, school_id: str | None) -> str:
@@ -156,19 +187,24 @@ def _short(text: str) -> str:
 @config_options
 @click.argument("path", metavar="FILE.csv",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--keep-unresolved", is_flag=True,
+              help="Import handles the platform says nobody has, to wait for them to be seen.")
 @actor_option
-def watchlist_import(config: Config, path: Path, actor: str) -> None:
+def watchlist_import(config: Config, path: Path, keep_unresolved: bool, actor: str) -> None:
     """Add the entries in FILE.csv (header: platform,account_id,handle,pattern,reason,school,
-    expires,added_by). If any row is bad, every bad line is listed and nothing is added."""
+    expires,added_by). If any row is bad, every bad line is listed and nothing is added. Rows
+    with a handle and no id are looked up to their id where the platform allows it."""
     from monitor import watchlist as wl
 
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise BadInput(f"{path} is not UTF-8 text: save it as CSV UTF-8") from None
+    resolver = wl.HandleResolver(config)
     try:
         with open_db(config).begin() as session:
-            done = wl.import_csv(session, config, text, added_by=actor)
+            done = wl.import_csv(session, config, text, added_by=actor, resolver=resolver,
+                                 keep_unresolved=keep_unresolved)
             count = len(done.added)
     except wl.ImportProblems as problems:
         for problem in problems.problems:
@@ -178,6 +214,7 @@ def watchlist_import(config: Config, path: Path, actor: str) -> None:
         raise BadInput(str(error)) from None
     kept = (f"; {done.unchanged} already on the watchlist, left as they are"
             if done.unchanged else "")
+    _echo_lookups(resolver)
     click.echo(f"imported {count} entr{'y' if count == 1 else 'ies'} from {path.name}{kept}")
 
 

@@ -26,9 +26,11 @@ settings = { path = "fb", as_platform = "facebook" }
 """
 
 
-def make_school(tmp_path, recipients=None):
-    """Two schools (Oakfield with the given recipients, Elmwood), their rows, and sessions."""
-    path = write_config(tmp_path, recipients or {"digital_champion": ["console://"]})
+def make_school(tmp_path, recipients=None, extra_school=""):
+    """Two schools (Oakfield with the given recipients and `extra_school` in its table,
+    Elmwood), their rows, and sessions."""
+    path = write_config(tmp_path, recipients or {"digital_champion": ["console://"]},
+                        extra_school=extra_school)
     path.write_text(path.read_text() + SECOND_SCHOOL)
     config = load(path)
     _, sessions = open_database(config)
