@@ -207,9 +207,7 @@ class HandleLookup:
     def line(self) -> str:
         """One line for the person adding the entry."""
         if self.found is not None:
-            now_called = ("" if self.found.handle.lower() == self.handle.lower()
-                          else f" (now @{self.found.handle})")
-            return f"resolved @{self.handle} to id {self.found.id}{now_called}"
+            return f"resolved @{self.handle} to id {self.found.id}"
         if self.unknown:
             return f"{_platform_name(self.platform)} has no account @{self.handle}"
         return (f"note: @{self.handle} could not be looked up ({self.why_not}); its id will be "

@@ -8,9 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from monitor import models
+from monitor import watchlist as wl
 from monitor.cli import cli, main
 from monitor.cli.watchlist import watchlist
-from tests.monitor.test_watchlist import make_school
+from tests.connectors.test_x_lookup import not_found
+from tests.http_server import json_answer
+from tests.monitor.test_watchlist import NOW, make_school
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -238,3 +241,202 @@ def test_the_example_file_in_the_docs_imports(setup, capsys, tmp_path):
     assert (code, err) == (0, "")
     assert out.strip().splitlines()[-1] == "imported 3 entries from example.csv"
     assert [e.pattern for e in stored(sessions)] == [None, None, "oak hater"]
+
+
+# --- handles looked up on X ---------------------------------------------------------------------
+
+SCHOOL_X_ID = "1456789012345678901"
+WATCHED_ID = "1700000000000000042"
+
+
+def x_account(directory: Path, url: str, account: str = SCHOOL_X_ID) -> str:
+    """An X account of Oakfield whose API is the local server, its token in a file."""
+    token = directory / "x_bearer"
+    token.write_text("AAAA-test-bearer\n", encoding="utf-8")
+    token.chmod(0o600)
+    return (f'[[schools.accounts]]\nplatform = "x"\naccount = "{account}"\n'
+            f'kinds = ["mentions"]\nsettings = {{ base_url = "{url}" }}\n'
+            f'credentials = {{ bearer_token = "file:{token}" }}\n')
+
+
+class FakeXUsers:
+    """A local X answering GET /2/users/by/username/:username as X API v2 does: the user, or
+    200 with an "errors" list for a username nobody has."""
+
+    def __init__(self, server, users: dict[str, tuple[str, str]]) -> None:
+        self.server = server
+        self.users = dict(users)  # handle -> (id, name)
+        self.lookups: list[str] = []
+
+    def answer_for(self, *handles: str) -> None:
+        for handle in handles:
+            self.server.route("GET", f"/2/users/by/username/{handle}",
+                              lambda request, handle=handle: self.lookup(handle))
+
+    def lookup(self, handle: str):
+        self.lookups.append(handle)
+        user = next(((h, v) for h, v in self.users.items() if h.lower() == handle.lower()), None)
+        if user is None:
+            return json_answer(not_found(handle))
+        current, (user_id, name) = user
+        return json_answer({"data": {"id": user_id, "name": name, "username": current}})
+
+
+@pytest.fixture
+def fake_x(local_server):
+    return FakeXUsers(local_server(), {"OakHater": (WATCHED_ID, "Oak H")})
+
+
+@pytest.fixture
+def with_x(tmp_path, fake_x):
+    config, sessions = make_school(tmp_path, extra_school=x_account(tmp_path, fake_x.server.url))
+    return str(config.path), config, sessions
+
+
+def test_add_by_handle_stores_the_id_x_gives_and_the_current_handle(with_x, fake_x, capsys):
+    path, _, sessions = with_x
+    fake_x.answer_for("oakhater")
+    code, out, err = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                         "@oakhater", "--reason", "threatened the head", "--school", "oakfield",
+                         "--by", "jo.it")
+    assert (code, err) == (0, "")
+    assert out.strip().splitlines() == [
+        f"resolved @oakhater to id {WATCHED_ID}",
+        f"added entry #1: id {WATCHED_ID} (@OakHater) on x, for Oakfield Primary School"]
+    (entry,) = stored(sessions)
+    assert (entry.account_id, entry.handle) == (WATCHED_ID, "OakHater")
+    assert fake_x.lookups == ["oakhater"]
+    assert fake_x.server.requests[0].headers["Authorization"] == "Bearer AAAA-test-bearer"
+
+
+def test_the_resolved_id_keeps_matching_after_the_handle_changes(with_x, fake_x, capsys):
+    path, _, sessions = with_x
+    fake_x.answer_for("OakHater")
+    assert run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+               "OakHater", "--reason", "r", "--school", "oakfield")[0] == 0
+    (entry,) = stored(sessions)
+    with sessions.begin() as session:
+        renamed = wl.matches(session, "oakfield", "x", WATCHED_ID, "NewName_2026",
+                                    "Someone New", NOW)
+        # Whoever takes up the old handle later is not the watched account.
+        taker = wl.matches(session, "oakfield", "x", "1700000000000000099", "OakHater",
+                                  "Oak H", NOW)
+    assert [e.id for e in renamed] == [entry.id] and taker == []
+
+
+def test_with_no_x_account_for_the_school_the_handle_is_added_with_a_note(with_x, fake_x,
+                                                                          capsys):
+    path, _, sessions = with_x
+    code, out, _ = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                       "OakHater", "--reason", "r", "--school", "elmwood")
+    assert code == 0
+    note, added = out.strip().splitlines()
+    assert note == ("note: @OakHater could not be looked up (no X account is configured for "
+                    "Elmwood Academy); its id will be filled in the first time the handle is "
+                    "seen")
+    assert added.startswith("added entry #1: @OakHater (id not yet seen) on x")
+    assert fake_x.lookups == []
+    (entry,) = stored(sessions)
+    assert (entry.account_id, entry.handle) == (None, "OakHater")
+
+
+def test_a_trust_wide_entry_is_looked_up_through_any_schools_x_account(with_x, fake_x, capsys):
+    path, _, sessions = with_x
+    fake_x.answer_for("OakHater")
+    code, out, _ = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                       "OakHater", "--reason", "r", "--trust")
+    assert code == 0 and out.startswith(f"resolved @OakHater to id {WATCHED_ID}\n")
+    assert stored(sessions)[0].account_id == WATCHED_ID
+
+
+def test_x_unreachable_or_refusing_still_adds_the_handle_with_a_note(tmp_path, local_server,
+                                                                    capsys):
+    refusing = local_server(routes={("GET", "/2/users/by/username/OakHater"): json_answer(
+        {"title": "Unauthorized", "type": "about:blank", "status": 401,
+         "detail": "Unauthorized"}, status=401)})
+    config, sessions = make_school(tmp_path, extra_school=x_account(tmp_path, refusing.url))
+    code, out, err = run(capsys, "watchlist", "add", "-c", str(config.path), "--platform", "x",
+                         "--handle", "OakHater", "--reason", "r", "--school", "oakfield")
+    assert (code, err) == (0, "")
+    note, added = out.strip().splitlines()
+    assert note.startswith("note: @OakHater could not be looked up (X refused the credentials")
+    assert note.endswith("its id will be filled in the first time the handle is seen")
+    assert "AAAA-test-bearer" not in out
+    assert added.startswith("added entry #1: @OakHater (id not yet seen)")
+    refusing.stop()  # nothing listening: the connection is refused
+    code, out, _ = run(capsys, "watchlist", "add", "-c", str(config.path), "--platform", "x",
+                       "--handle", "Other_One", "--reason", "r", "--school", "oakfield")
+    assert code == 0 and "could not be looked up (could not reach X" in out
+    assert [e.account_id for e in stored(sessions)] == [None, None]
+
+
+def test_a_handle_x_says_nobody_has_is_refused_unless_kept(with_x, fake_x, capsys):
+    path, _, sessions = with_x
+    fake_x.answer_for("Nobody_Here")
+    code, out, err = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                         "Nobody_Here", "--reason", "r", "--school", "oakfield")
+    assert (code, out) == (2, "")
+    assert err.strip() == ("Error: X has no account @Nobody_Here: check the spelling (the "
+                           "handle, not the display name), or add it with --keep-unresolved "
+                           "to wait for the handle to be seen")
+    assert stored(sessions) == []
+    code, out, _ = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                       "Nobody_Here", "--reason", "r", "--school", "oakfield",
+                       "--keep-unresolved")
+    assert code == 0
+    assert out.splitlines()[0] == ("X has no account @Nobody_Here; added by its handle, as "
+                                   "asked")
+    assert [(e.account_id, e.handle) for e in stored(sessions)] == [(None, "Nobody_Here")]
+
+
+def test_a_handle_already_watched_is_refused_before_x_is_asked(with_x, fake_x, capsys):
+    path, _, _ = with_x
+    fake_x.answer_for("OakHater")
+    run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--id", WATCHED_ID,
+        "--reason", "r", "--school", "oakfield")
+    code, _, err = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                       "OakHater", "--reason", "r", "--school", "oakfield")
+    assert code == 2 and "already on the watchlist as entry #1" in err
+    assert fake_x.lookups == ["OakHater"]  # asked once, then found to be the same account
+    run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle", "Waiting",
+        "--reason", "r", "--school", "oakfield", "--keep-unresolved")
+    fake_x.lookups.clear()
+    code, _, err = run(capsys, "watchlist", "add", "-c", path, "--platform", "x", "--handle",
+                       "waiting", "--reason", "r", "--school", "oakfield")
+    assert code == 2 and "already on the watchlist as entry #2" in err
+    assert fake_x.lookups == []
+
+
+IMPORT_HANDLES = """\
+platform,account_id,handle,pattern,reason,school,expires,added_by
+x,,@OakHater,,threatened the head,oakfield,,jo.it
+x,,Gone_Quiet,,old campaign,oakfield,,jo.it
+instagram,,oak.hater,,abusive DMs to staff,,,
+"""
+
+
+def test_import_looks_handles_up_and_refuses_the_whole_file_for_one_nobody_has(
+        with_x, fake_x, capsys, tmp_path):
+    path, _, sessions = with_x
+    fake_x.answer_for("OakHater", "Gone_Quiet")
+    (tmp_path / "h.csv").write_text(IMPORT_HANDLES, encoding="utf-8")
+    code, out, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "h.csv"))
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines() == [
+        "h.csv: line 3: X has no account @Gone_Quiet: check the spelling (the handle, not the "
+        "display name), or add it with --keep-unresolved to wait for the handle to be seen",
+        "Error: nothing imported: 1 bad row in h.csv"]
+    assert stored(sessions) == []
+
+    fake_x.users["Gone_Quiet"] = ("1700000000000000077", "Quiet")
+    code, out, err = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "h.csv"))
+    assert (code, err) == (0, "")
+    assert out.strip().splitlines() == [
+        f"resolved @OakHater to id {WATCHED_ID}",
+        "resolved @Gone_Quiet to id 1700000000000000077",
+        "note: @oak.hater could not be looked up (Instagram does not let apps look accounts up "
+        "by handle); its id will be filled in the first time the handle is seen",
+        "imported 3 entries from h.csv"]
+    assert [(e.platform, e.account_id, e.handle) for e in stored(sessions)] == [
+        ("x", WATCHED_ID, "OakHater"), ("x", "1700000000000000077", "Gone_Quiet"),
+        ("instagram", None, "oak.hater")]
