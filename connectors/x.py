@@ -470,9 +470,14 @@ class XConnector(Connector):
         if isinstance(data, Mapping) and data.get("id"):
             return Author(id=str(data["id"]), handle=str(data.get("username") or username),
                           name=str(data.get("name") or ""))
-        if _not_found(body.get("errors")):
+        errors = body.get("errors")
+        if _not_found(errors):
             return None
-        raise PayloadError("X's user answer has neither a user nor a reason for none")
+        first = errors[0] if isinstance(errors, list) and errors else None
+        detail = first.get("detail") or first.get("title") if isinstance(first, Mapping) \
+            else None
+        raise PayloadError(f"X gave no user for @{username}: {detail}" if detail
+                           else "X's user answer has no user in it")
 
     def _need_reading(self, what: str) -> None:
         if not self.bearer_token and not self.can_act:

@@ -244,8 +244,10 @@ class HandleResolver:
     platform and school, and keeps every answer (`lookups`) for the person adding entries."""
 
     config: Config
-    lookups: list[HandleLookup] = field(default_factory=list)
-    _connectors: dict[tuple[str, str], Connector | str] = field(default_factory=dict)
+    lookups: list[HandleLookup] = field(default_factory=list, init=False)
+    # One connector (or why there is none) per platform and school, built on first use.
+    _connectors: dict[tuple[str, str], Connector | str] = field(default_factory=dict,
+                                                               init=False, repr=False)
 
     def look_up(self, platform: str, handle: str, school_id: str | None) -> HandleLookup:
         refused = connector_class(platform).lookup_refusal is not None

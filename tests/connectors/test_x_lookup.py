@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from connectors.base import AuthError, ConfigError, RetryableError
+from connectors.base import AuthError, ConfigError, PayloadError, RetryableError
 from connectors.facebook import FacebookConnector
 from connectors.x import XConnector
 from tests.conftest import SHARED_DIR, needs_shared
@@ -58,6 +58,14 @@ def test_an_unknown_handle_is_none(local_server):
         not_found("nobody_here"))})
     assert x(server.url).lookup_account("nobody_here") is None
     assert len(server.requests) == 1
+
+
+def test_an_answer_with_neither_a_user_nor_not_found_is_a_payload_error(local_server):
+    server = local_server(routes={("GET", by_username("OakHater")): json_answer({"errors": [{
+        "title": "Service Unavailable", "detail": "Service temporarily unavailable",
+        "type": "https://api.twitter.com/2/problems/service-unavailable"}]})})
+    with pytest.raises(PayloadError, match="X gave no user for @OakHater: Service temporarily"):
+        x(server.url).lookup_account("OakHater")
 
 
 def test_a_handle_x_could_never_have_is_none_without_asking(local_server):
