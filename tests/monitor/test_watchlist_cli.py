@@ -440,3 +440,19 @@ def test_import_looks_handles_up_and_refuses_the_whole_file_for_one_nobody_has(
     assert [(e.platform, e.account_id, e.handle) for e in stored(sessions)] == [
         ("x", WATCHED_ID, "OakHater"), ("x", "1700000000000000077", "Gone_Quiet"),
         ("instagram", None, "oak.hater")]
+
+
+def test_handles_that_cannot_be_looked_up_for_the_same_reason_share_one_note(setup, capsys,
+                                                                             tmp_path):
+    path, _, sessions = setup
+    rows = "".join(f"instagram,,oak.hater{n},,abusive DMs,oakfield,,\n" for n in range(7))
+    (tmp_path / "ig.csv").write_text(IMPORT_HANDLES.splitlines()[0] + "\n" + rows,
+                                     encoding="utf-8")
+    code, out, _ = run(capsys, "watchlist", "import", "-c", path, str(tmp_path / "ig.csv"))
+    assert code == 0
+    assert out.strip().splitlines() == [
+        "note: 7 handles (@oak.hater0, @oak.hater1, @oak.hater2, @oak.hater3, @oak.hater4 and "
+        "2 more) could not be looked up (Instagram does not let apps look accounts up by "
+        "handle); each id will be filled in the first time its handle is seen",
+        "imported 7 entries from ig.csv"]
+    assert all(e.account_id is None for e in stored(sessions))
