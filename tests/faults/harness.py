@@ -263,6 +263,11 @@ def _config_text(fake: FakePlatform, door: int, refs: dict[str, dict[str, str]],
         batch_interval = "2s"
         lease = "{lease}"
 
+        # What is checked here is the comments' alerts; a weekly digest falling due in the middle
+        # of a fault run would only be mail the checks do not expect.
+        [digest]
+        enabled = false
+
         [[schools]]
         id = "oakfield"
         name = "Oakfield Primary School"
