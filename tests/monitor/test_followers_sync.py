@@ -318,8 +318,9 @@ def test_the_daily_sync_pauses_at_its_monthly_budget_with_one_notice(world):
     assert source.next_poll_at == datetime(2027, 1, 1, tzinfo=UTC)
     (notice,) = w.it_notices()
     assert "$0.50 monthly_budget" in notice.body and "2027-01-01" in notice.body
-    assert [d.destination for d in w.sessions().get(models.Alert, notice.id).deliveries] == [
-        "json://127.0.0.1:9/it"]
+    with w.sessions() as session:
+        destinations = [d.destination for d in session.get(models.Alert, notice.id).deliveries]
+    assert destinations == ["json://127.0.0.1:9/it"]
     # Resumed by hand the same month, it pauses again without telling IT again.
     with w.sessions.begin() as session:
         sources.resume(session.get(models.Source, w.source_id), w.clock)
