@@ -1,7 +1,8 @@
 """Follower sync of an account with many followers, against a local X that answers like X API v2.
 
 An account with 200,000 followers is synced in full once (the setup, timed too), then 500 new
-followers arrive and the daily incremental sync runs. Printed for each: requests to X, paid reads
+followers arrive and the daily incremental sync runs, screening each new follower (the classifier
+and the signals). Printed for each: requests to X, paid reads
 (X charges each follower returned, once per UTC day), and seconds. Run from the repository:
 
     .venv/bin/python benchmarks/followers.py [--followers 200000] [--new 500] [--database-url URL]
@@ -55,7 +56,7 @@ def timed_sync(pipeline: Pipeline, source_id: int, fake: FakeFollowers, label: s
     if result.error:
         raise SystemExit(f"{label}: {result.error}")
     outcome = result.followers
-    print(f"{label:<34} requests {len(fake.asked) - asked_before + fake.lookups:>4}  "
+    print(f"{label:<40} requests {len(fake.asked) - asked_before + fake.lookups:>4}  "
           f"paid reads {outcome.reads:>7,}  new {len(outcome.new):>5}  "
           f"seconds {seconds:7.2f}")
     fake.lookups = 0
@@ -90,15 +91,16 @@ def main() -> None:
         timed_sync(pipeline, source_id, fake, "first (full) sync")
         clock[0] += timedelta(days=1)
         fake.follow(*(x_user(args.followers + n) for n in range(args.new)))
-        timed_sync(pipeline, source_id, fake, f"daily sync, {args.new} new")
+        timed_sync(pipeline, source_id, fake, f"daily sync + screening, {args.new} new")
         clock[0] += timedelta(days=1)
         fake.follow(*(x_user(2 * args.followers + n) for n in range(args.new)))
-        timed_sync(pipeline, source_id, fake, f"next daily sync, {args.new} new")
+        timed_sync(pipeline, source_id, fake, f"next daily sync + screening, {args.new} new")
         started = time.perf_counter()
         with sessions() as session:
             fresh = followers.new_followers(session, source_id, clock[0] - timedelta(hours=1))
-        print(f"{'new_followers() for screening':<34} {len(fresh)} followers in "
-              f"{time.perf_counter() - started:.3f} s")
+        print(f"{'new_followers() for screening':<40} {len(fresh)} followers in "
+              f"{time.perf_counter() - started:.3f} s; screened in the sync: "
+              f"{sum(1 for f in fresh if f.screening)}")
         clock[0] += timedelta(days=1)
         timed_sync(pipeline, source_id, fake, "a day with none new")
     server.stop()
