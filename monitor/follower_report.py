@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor import alerts, message, models, rules, watchlist
@@ -284,6 +283,8 @@ def enqueue_follower_reports(session: Session, config: Config,
 
 def _queue_report(session: Session, config: Config, school: School, source: models.Source,
                   week: SchoolWeek, key: str, now: datetime) -> models.Alert | None:
+    from monitor.digest.send import report_details, store_report  # it imports this module
+
     report = follower_report(session, config, source.id, week.start, week.end)
     document = to_document(report)
     alert = models.Alert(
@@ -291,19 +292,10 @@ def _queue_report(session: Session, config: Config, school: School, source: mode
         categories=[], title=f"[For IT] Weekly follower report - {school.name} - "
                              f"{_platform(source.item_platform)} - week {week.label}",
         body=doc.render_text(document), created_at=now,
-        details={"digest": {"kind": ALERT_KIND, "week": week.label,
-                            "html": doc.render_html(document),
-                            "markdown": doc.render_markdown(document), "attachments": []}})
-    try:
-        with session.begin_nested():  # another daemon queuing the same report wins
-            session.add(alert)
-            session.flush()
-            session.add_all(models.Delivery(alert_id=alert.id, destination=target.destination,
-                                            roles=list(target.roles), next_attempt_at=now)
-                            for target in rules.destinations(school, [ROLE]))
-    except IntegrityError:
-        return None
-    return alert
+        details=report_details(ALERT_KIND, week.label, doc.render_html(document),
+                               doc.render_markdown(document)))
+    # Another daemon queuing the same report wins.
+    return store_report(session, alert, rules.destinations(school, [ROLE]), now)
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ week:
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -39,6 +39,7 @@ from monitor.config import Config
 from monitor.digest import build, content, weeks
 from monitor.digest.holidays import HolidayError
 from monitor.digest.weeks import SchoolWeek
+from monitor.notify import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -281,15 +282,28 @@ def _flagged(session: Session, school_id: str, week: SchoolWeek) -> int:
 def _store(session: Session, key: str, kind: str, school_id: str | None, week: SchoolWeek,
            rendered: build.RenderedDigest, targets: list[rules.Destination],
            now: datetime) -> models.Alert | None:
-    """The alert and its deliveries in one savepoint; None when the key was taken meanwhile
-    (by another daemon, between our look and our insert). Due at once, quiet hours or not:
-    the schedule is the time its readers chose."""
+    """The digest's alert and its deliveries (see `store_report`). Due at once, quiet hours or
+    not: the schedule is the time its readers chose."""
     alert = models.Alert(
         dedupe_key=key, school_id=school_id, kind=DIGEST_KIND, severity=SEVERITY,
         categories=[], title=rendered.title, body=rendered.text, created_at=now,
-        details={"digest": {"kind": kind, "week": week.label, "html": rendered.html,
-                            "markdown": rendered.markdown,
-                            "attachments": [a.stored() for a in rendered.attachments]}})
+        details=report_details(kind, week.label, rendered.html, rendered.markdown,
+                               rendered.attachments))
+    return store_report(session, alert, targets, now)
+
+
+def report_details(kind: str, week_label: str, html: str, markdown: str,
+                   attachments: Sequence[Attachment] = ()) -> dict:
+    """How a report (a digest, IT's follower report) is kept in its alert, rendered once, so
+    that a retry sends the same one: `notify.digest_body` reads it back."""
+    return {"digest": {"kind": kind, "week": week_label, "html": html, "markdown": markdown,
+                       "attachments": [a.stored() for a in attachments]}}
+
+
+def store_report(session: Session, alert: models.Alert, targets: Iterable[rules.Destination],
+                 now: datetime) -> models.Alert | None:
+    """A report's alert and its deliveries, in one savepoint; None when its key was taken
+    meanwhile (by another daemon, between our look and our insert)."""
     try:
         # Everything in the savepoint: on SQLite it may be the transaction itself.
         with session.begin_nested():
@@ -299,7 +313,7 @@ def _store(session: Session, key: str, kind: str, school_id: str | None, week: S
                                             roles=list(t.roles), next_attempt_at=now)
                             for t in targets)
     except IntegrityError:
-        if not _exists(session, key):
+        if not _exists(session, alert.dedupe_key):
             raise  # not the key: something else is wrong, and must be seen
         return None
     return alert
