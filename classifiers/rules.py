@@ -96,7 +96,7 @@ class Rules:
         self.folder = Folder(_vocabulary(word_lists))
         allowed = [" ".join(self.folder.fold(plain(p)).split()) for p in (*ALLOWLIST,
                                                                            *options.allowlist)]
-        self._allow_re = _compile_words([a for a in allowed if a]) if any(allowed) else None
+        self._allow_re = compile_words([a for a in allowed if a]) if any(allowed) else None
         self._sources: dict[str, _Source] = {}
         self._scanners: list[_Scanner] = []
         for category in CATEGORIES:
@@ -104,7 +104,7 @@ class Rules:
                 groups: dict[tuple[bool, str], list[str]] = {}  # (bounded, needs) -> parts
                 for item in word_lists:
                     if item.category == category and view == "folded":
-                        body = _trie_regex(_forms(item.words))
+                        body = _trie_regex(word_forms(item.words))
                         groups.setdefault((True, ""), []).append(self._group(item, body, True))
                 for item in PATTERNS:
                     if item.category == category and item.view == view:
@@ -201,7 +201,7 @@ class _Names:
         full = sorted({" ".join(plain(n).replace("-", " ").split()) for n in names
                        if len(n.replace("-", " ").split()) >= 2})
         first = sorted({plain(n).split()[0] for n in names if n.split()})
-        self._full_re = _compile_words(full) if full else None
+        self._full_re = compile_words(full) if full else None
         self._first_class_re = None
         if first:
             self._first_class_re = re.compile(
@@ -229,7 +229,7 @@ def _reason(source: _Source, matched: str) -> str:
     return f'{source.label} "{matched}"'
 
 
-def _forms(entries: Iterable[str]) -> list[str]:
+def word_forms(entries: Iterable[str]) -> list[str]:
     """`word` -> word, words; `word+` -> word with the usual endings."""
     forms: list[str] = []
     for entry in entries:
@@ -245,14 +245,14 @@ def _forms(entries: Iterable[str]) -> list[str]:
 
 def _vocabulary(word_lists: Sequence[WordList]) -> list[str]:
     """Every word form worth un-disguising, in list order (the first listed wins for masks)."""
-    return [w for item in word_lists for w in _forms(item.words)]
+    return [w for item in word_lists for w in word_forms(item.words)]
 
 
 def _bounded(regex: str) -> str:
     return rf"(?<![a-z0-9])(?:{regex})(?![a-z0-9])"
 
 
-def _compile_words(phrases: Sequence[str]) -> re.Pattern[str]:
+def compile_words(phrases: Sequence[str]) -> re.Pattern[str]:
     return re.compile(_bounded(_trie_regex(phrases)))
 
 

@@ -39,7 +39,7 @@ _EMAIL_RE = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
 _HANDLE_RE = re.compile(r"(?<![a-z0-9_])@[a-z0-9_]{1,30}|<user>")
 
 # Leetspeak: what each stand-in character usually means inside a word.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
+LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
                        "@": "a", "$": "s", "!": "i", "|": "i", "€": "e", "£": "e"})
 # A word with at least one letter and at least one stand-in character.
 _LEET_TOKEN_RE = re.compile(r"(?<![\w@$!|€£])(?=[\w@$!|€£]*[a-z])(?=[\w@$!|€£]*[0-9@$!|€£])"
@@ -120,7 +120,7 @@ class Folder:
         for candidate in (token, token.rstrip("*#")):
             if not candidate or not any(ch in "*#" for ch in candidate):
                 continue
-            shape = candidate.translate(_LEET)
+            shape = candidate.translate(LEET)
             for word in self._by_shape.get((len(shape), shape[0]), ()):
                 if all(c == w or c in "*#" for c, w in zip(shape, word, strict=True)):
                     return word + token[len(candidate):].replace("*", " ").replace("#", " ")
@@ -128,7 +128,7 @@ class Folder:
 
     def _unleet(self, match: re.Match[str]) -> str:
         token = match.group(0)
-        folded = token.translate(_LEET)
+        folded = token.translate(LEET)
         if self._known(folded):
             return folded
         # "sh1tttt", "fuuuck3r": stand-ins and stretching together.

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifiers import read_pupil_names
-from classifiers.text import _LEET, plain
+from classifiers.text import LEET, plain
 from monitor import models, secrets
 
 if TYPE_CHECKING:  # the config checks a staff list with `read_staff_names` when it loads
@@ -87,7 +87,7 @@ def readings(text: str) -> list[list[str]]:
     text = _joined(plain(text)) if text else ""
     words = _WORD_RE.findall(text)
     # Stand-ins such as @ and $ are not word characters: read them before splitting.
-    leet = _WORD_RE.findall(text.translate(_LEET))
+    leet = _WORD_RE.findall(text.translate(LEET))
     no_digits = [w for w in (_DIGITS_RE.sub("", w) for w in words) if w]
     found: list[list[str]] = []
     for reading in (words, leet, no_digits):

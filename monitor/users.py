@@ -95,7 +95,7 @@ def add(session: Session, config: Config, *, email: str, role: str,
     if find_by_email(session, address) is not None:
         raise UserError(f"a staff account for {address} already exists")
     if school_id is not None:
-        _ensure_school_row(session, config, school_id)
+        ensure_school_row(session, config, school_id)
     user = models.StaffUser(email=address, name=name.strip(), role=role, school_id=school_id,
                             password_hash=password_hash, disabled=False, session_version=0,
                             created_at=datetime.now(UTC))
@@ -125,7 +125,7 @@ def _school_for(config: Config, role: str, school_id: str | None) -> str | None:
     return school_id
 
 
-def _ensure_school_row(session: Session, config: Config, school_id: str) -> None:
+def ensure_school_row(session: Session, config: Config, school_id: str) -> None:
     """The school's row, which the daemon creates when it starts, may not exist yet on a new
     database: create it from the config (the daemon fills in the rest)."""
     if session.get(models.School, school_id) is not None:

@@ -38,13 +38,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from classifiers.rules import _compile_words, _forms
+from classifiers.rules import compile_words, word_forms
 from classifiers.text import Folder, plain
 from connectors import REGISTRY, ConnectorError, connector_class
 from connectors.base import Author, Connector
 from monitor import message, models, rules
 from monitor.config import Account, Config, School
-from monitor.users import _ensure_school_row
+from monitor.users import ensure_school_row
 
 # Platforms whose accounts can be watched: every connector's, except the replay connector, whose
 # items carry the platform they were recorded on.
@@ -309,7 +309,7 @@ def _one_line(text: str) -> str:
 def _insert(session: Session, config: Config, fields: dict,
             now: datetime) -> models.WatchlistEntry:
     if fields["school_id"] is not None:
-        _ensure_school_row(session, config, fields["school_id"])
+        ensure_school_row(session, config, fields["school_id"])
     entry = models.WatchlistEntry(**fields, added_at=now)
     session.add(entry)
     session.flush()
@@ -378,8 +378,8 @@ class _Patterns:
 
     def __init__(self, pattern_entries: Sequence[models.WatchlistEntry]) -> None:
         terms = {entry.id: " ".join(plain(entry.pattern).split()) for entry in pattern_entries}
-        self.folder = Folder([form for term in terms.values() for form in _forms([term])])
-        self.compiled = [(entry, _compile_words(_forms([terms[entry.id]])))
+        self.folder = Folder([form for term in terms.values() for form in word_forms([term])])
+        self.compiled = [(entry, compile_words(word_forms([terms[entry.id]])))
                          for entry in pattern_entries]
 
     def matching(self, platform: str, handle: str, name: str) -> list[models.WatchlistEntry]:
