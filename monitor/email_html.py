@@ -131,20 +131,20 @@ def _links(details: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _band(title: str, severity: str) -> str:
+def band(title: str, severity: str) -> str:
     colour = SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["low"])
     return (f'<tr><td bgcolor="{colour}" style="background:{colour};padding:14px 18px;{FONT}'
             f'font-size:18px;line-height:1.3;font-weight:bold;color:#ffffff;">{e(title)}</td>'
             "</tr>")
 
 
-def _card(inner_rows: str) -> str:
+def card(inner_rows: str) -> str:
     return ('<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
             'style="max-width:640px;background:#ffffff;border:1px solid #d1d5db;'
             f'border-radius:6px;margin:0 auto 16px;">{inner_rows}</table>')
 
 
-def _body_row(html: str) -> str:
+def body_row(html: str) -> str:
     return f'<tr><td style="padding:14px 18px 18px;">{html}</td></tr>'
 
 
@@ -173,8 +173,8 @@ def render(title: str, details: Mapping[str, Any], roles: Iterable[str] = (),
     """One alert as an HTML email. `preface` lines are already HTML (escaped by the caller)."""
     roles = list(roles)
     lead = [for_line(roles)] if roles else []
-    card = _card(_band(title, details.get("severity", "low")) + _body_row(section(details)))
-    return page(title, [card], [*preface, *lead])
+    one = card(band(title, details.get("severity", "low")) + body_row(section(details)))
+    return page(title, [one], [*preface, *lead])
 
 
 def render_digest(title: str, alerts: Sequence[tuple[str, str, Mapping[str, Any] | None, str]],
@@ -187,7 +187,7 @@ def render_digest(title: str, alerts: Sequence[tuple[str, str, Mapping[str, Any]
         content = section(details) if details else (
             f'<div style="{FONT}font-size:15px;color:{TEXT};white-space:pre-wrap;'
             f'word-break:break-word;">{e(body)}</div>')
-        cards.append(_card(_band(f"{number}. {alert_title}", severity) + _body_row(content)))
+        cards.append(card(band(f"{number}. {alert_title}", severity) + body_row(content)))
     lead = [for_line(roles)] if roles else []
     return page(title, cards, [*preface, *lead, e(f"{len(alerts)} comments to look at.")])
 

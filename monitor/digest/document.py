@@ -339,14 +339,14 @@ PRINT_AS_SEEN = "-webkit-print-color-adjust:exact;print-color-adjust:exact;"
 
 
 def _card(heading_html: str, body_html: str) -> str:
-    card = email_html._card(heading_html + email_html._body_row(body_html))
+    card = email_html.card(heading_html + email_html.body_row(body_html))
     return f'<div style="{PRINT_AS_SEEN}">{card}</div>'
 
 
 
 def render_html(document: Document) -> str:
     """A complete HTML email: the title in a band over the lead, then a card per section."""
-    cards = [_card(email_html._band(document.title, "low"),
+    cards = [_card(email_html.band(document.title, "low"),
                    "".join(_html_block(b) for b in document.lead))]
     for section in document.sections:
         heading = (f'<h2 style="margin:0 0 10px;{FONT}font-size:17px;line-height:1.3;'
