@@ -233,7 +233,7 @@ def plan(session: Session, config: Config, kind: str, school_id: str | None,
     answer for the schedule and for `hallmonitor digest preview/send`. (`now` is accepted as
     `enqueue_digest` takes it; nothing here depends on it.)"""
     the_week = school_week(config, kind, school_id, week)
-    if kind == "trust" or not _holiday(config, school_id, the_week):
+    if kind == "trust" or not is_holiday(config, school_id, the_week):
         return Plan()
     if kind == "head":
         if _flagged(session, school_id, the_week) == 0:
@@ -261,7 +261,9 @@ def _send_due(session: Session, config: Config, kind: str, school_id: str | None
                           short=planned.short)
 
 
-def _holiday(config: Config, school_id: str, week: SchoolWeek) -> bool:
+def is_holiday(config: Config, school_id: str, week: SchoolWeek) -> bool:
+    """Whether the school is closed all of `week`; a term calendar that cannot be read is
+    logged and the week taken as term time."""
     try:
         return build.in_holiday(config, school_id, week)
     except HolidayError as error:

@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 
 from monitor import models
 from monitor.config import Config, DigestSchedule
-from monitor.digest import holidays, weeks
+from monitor.digest import weeks
+from monitor.digest.send import is_holiday
 from monitor.digest.weeks import SchoolWeek
 from monitor.web.access import (
     Viewer,
@@ -150,7 +151,7 @@ def digests() -> str:
                             for target in row])
     return render_template(
         "digests.html", viewer=viewer, sent=sent, key=_key, short_titles=SHORT_TITLES,
-        holiday=lambda target: _holiday(config, target.school_id, target.week),
+        holiday=lambda target: is_holiday(config, target.school_id, target.week),
         trust=config.trust,
         schools=[(config.school_name(school_id), school_rows)
                  for school_id, school_rows in rows.items() if school_id is not None],
@@ -238,7 +239,7 @@ def _page(kind: str, school_id: str | None, week_label: str) -> str | Response:
         "digest.html", viewer=viewer, target=target, title=KIND_TITLES[kind],
         sent=sent_digest(db(), target) if now() >= due else None,
         place=_place(config, target), ready=now() >= due, due=due, timezone=timezone,
-        latest=latest, holiday=school_id is not None and _holiday(config, school_id, week),
+        latest=latest, holiday=school_id is not None and is_holiday(config, school_id, week),
         other_kinds=[(KIND_TITLES[k], Target(k, school_id, week).url())
                      for k in SCHOOL_KINDS if k != kind and may_read(viewer, k)]
         if kind != TRUST else [],
@@ -349,14 +350,6 @@ def _week(label: str, timezone: str) -> SchoolWeek:
         _bad_request(f"{text} Choose a week such as {weeks.week_of(now(), timezone).label}.")
 
 
-def _holiday(config: Config, school_id: str, week: SchoolWeek) -> bool:
-    try:
-        return holidays.is_holiday_week(week, config.school(school_id))
-    except holidays.HolidayError as exc:
-        log.warning("term dates for %s could not be read: %s", school_id, exc)
-        return False
-
-
 def _bad_request(text: str) -> NoReturn:
     response = current_app.make_response((render_template(
         "error.html", code=400, title="That is not a week we can show", text=text), 400))
@@ -462,7 +455,7 @@ def _rendered(target: Target) -> RenderedDigest:
 
 def _is_short(target: Target) -> bool:
     """A holiday week's digest is the short one (sent only when something was flagged)."""
-    return target.school_id is not None and _holiday(hm_config(), target.school_id, target.week)
+    return target.school_id is not None and is_holiday(hm_config(), target.school_id, target.week)
 
 
 class _Digests:
