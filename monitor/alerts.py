@@ -213,10 +213,11 @@ def _earlier_flags(item: models.Item, history: dict[str, list[datetime]]) -> int
 
 def route_item(session: Session, config: Config, school: School, item: models.Item,
                verdict: Verdict, now: datetime, history: dict[str, list[datetime]], *,
-               watch_note: str = "") -> models.Alert | None:
+               watch_note: str = "", batch_from: datetime | None = None) -> models.Alert | None:
     """Decide whether this flagged item is told to anyone, and write the alert if so.
     `history` is `serious_history()` for the page's authors; `watch_note` says the author is
-    on IT's watchlist, and why (empty when not)."""
+    on IT's watchlist, and why (empty when not); a batched alert goes with the batch that
+    `batch_from` (the poll's start) falls in, when given."""
     categories = list(verdict.categories)
     severity = rules.severity_of(categories)
     roles = rules.roles_for(school, categories)
@@ -241,7 +242,7 @@ def route_item(session: Session, config: Config, school: School, item: models.It
                          details=composed.details, created_at=now)
     session.add(alert)
     session.flush()
-    first_try = rules.send_at(config, school, severity, now)
+    first_try = rules.send_at(config, school, severity, batch_from or now)
     for target in rules.destinations(school, roles):
         session.add(models.Delivery(alert_id=alert.id, destination=target.destination,
                                     roles=list(target.roles), next_attempt_at=first_try))

@@ -73,6 +73,9 @@ class PollResult:
     backfill: bool = False
     # A `followers` source's sync: what it found (new followers are not items).
     followers: followers.SyncOutcome | None = None
+    # When the poll began: its batched alerts share the batch this falls in, however many
+    # pages it reads, so a poll's questions go in one message.
+    started: datetime | None = None
 
 
 class LeaseLost(Exception):
@@ -288,7 +291,7 @@ class Pipeline:
             cursor = source.cursor
             begin = start_cursor(cursor, source.progress)
             spec = spec_of(source, session)
-        result = PollResult(source_id, backfill=cursor is None)
+        result = PollResult(source_id, backfill=cursor is None, started=started)
         try:
             with _Heartbeat(self, source_id) as heartbeat:
                 connector = build_connector(self.config, source)
@@ -359,7 +362,8 @@ class Pipeline:
                                                              now):
                         continue
                     if alerts.route_item(session, self.config, school, item, verdict, now,
-                                         history, watch_note=watchlist.watch_note(watched)):
+                                         history, watch_note=watchlist.watch_note(watched),
+                                         batch_from=result.started):
                         result.alerts += 1
             self._record_charged(session, source, page, result.backfill, now)
             source.progress = page.progress

@@ -303,3 +303,23 @@ def test_a_new_accounts_old_questions_are_recorded_quietly_but_old_threats_still
         alerted = {a.item.external_id for a in session.scalars(select(models.Alert))}
         assert session.scalar(select(func.count()).select_from(models.Verdict)) == 3
     assert alerted == {"1_2", "1_3"}
+
+
+def test_a_polls_questions_share_one_batch_though_its_pages_straddle_the_batch_boundary(
+        tmp_path):
+    from datetime import UTC, datetime
+
+    write_replay(tmp_path / "fb", ["what time is pick up on friday?",
+                                   "is the trip still on tomorrow?"], per_page=1)
+    config = load(write_config(tmp_path, {"digital_champion": ["console://"]},
+                               batch_interval="60s"))
+    _, sessions = open_database(config)
+    daemon = Daemon(config, sessions)
+    boundary = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    ticks = iter(boundary + timedelta(seconds=second) for second in range(-3, 60))
+    daemon.pipeline.now = lambda: next(ticks)  # each page is read a second later
+    [result] = daemon.poll_once()
+    assert result.pages == 2 and result.alerts == 2
+    with sessions() as session:
+        due = set(session.scalars(select(models.Delivery.next_attempt_at)))
+    assert len(due) == 1, "one poll's questions went into two batches"
