@@ -266,9 +266,29 @@ class ClassifierSettings(Strict):
 
 
 class RetentionSettings(Strict):
-    # Raw API payloads hold more personal data than we need: keep them only this long.
+    """How long what was collected is kept: no longer than its purpose needs (UK GDPR's storage
+    limitation). Evidence under hold is kept until the hold is released, whatever these say."""
+
+    # Raw API payloads hold more personal data than alerts need.
     raw_payload_days: int = Field(30, ge=0)
-    items_days: int = Field(730, ge=1)
+    # Items nobody needed to act on: their text and author go; the rows stay, so the weekly
+    # digest can still count them.
+    unflagged_text_days: int = Field(30, ge=1)
+    # Flagged items (and their evidence) once their incident is resolved; a flagged item in no
+    # incident counts from when it was collected.
+    flagged_days: int = Field(365, ge=1)
+    # Deleted in batches of this many rows, committing between, so the daemon's own writes
+    # never wait long behind the job on SQLite.
+    batch_size: int = Field(500, ge=1, le=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "items_days" in data:
+            raise ValueError("items_days was replaced by unflagged_text_days (default 30) and "
+                             "flagged_days (default 365, counted from the incident's "
+                             "resolution): see config.example.toml")
+        return data
 
 
 class WebSettings(Strict):

@@ -265,7 +265,7 @@ class Daemon:
                        models.Item.fetched_at < now - timedelta(days=retention.raw_payload_days))
                 .values(raw=None).execution_options(synchronize_session=False))
             old = select(models.Item.id).where(
-                models.Item.created_at < now - timedelta(days=retention.items_days))
+                models.Item.created_at < now - timedelta(days=retention.flagged_days))
             session.execute(delete(models.Verdict).where(models.Verdict.item_id.in_(old)))
             session.execute(delete(models.IncidentItem)
                             .where(models.IncidentItem.item_id.in_(old)))

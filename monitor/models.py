@@ -201,6 +201,11 @@ class Incident(Base):
     # referred_to_lado or no_action; cleared when reopened. The trail is in `Action`.
     outcome: Mapped[str | None] = mapped_column(String(32))
     resolved_by: Mapped[str | None] = mapped_column(String(200))
+    # Evidence hold: set when the incident's evidence is exported (or by `incidents hold`);
+    # while set, retention and erasure leave the incident's items and evidence alone.
+    held_at: Mapped[datetime | None]
+    held_by: Mapped[str | None] = mapped_column(String(200))
+    hold_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class IncidentItem(Base):
@@ -416,3 +421,45 @@ class WatchlistEntry(Base):
     expires_at: Mapped[datetime | None]
     removed_at: Mapped[datetime | None]
     removed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class EvidenceRecord(Base):
+    """One entry in a school's append-only evidence chain: an item as it was when alerted or
+    before it was hidden or deleted, or a later step (an action, an acknowledgement, a hold).
+
+    `content_sha256` is the SHA-256 of the canonical JSON of `content`; `entry_hash` is the
+    SHA-256 of the previous entry's `entry_hash` (`prev_hash`, 64 zeros for the first), this
+    entry's school, sequence number, kind and `content_sha256`. Editing, deleting or reordering
+    any entry breaks the chain from there. Retention and erasure may remove `content` (set it to
+    None and `removed_at`), never the hashes, and say so in a later entry of the chain."""
+
+    __tablename__ = "evidence_record"
+    __table_args__ = (UniqueConstraint("school_id", "seq", name="uq_evidence_school_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("school.id"))
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3... per school
+    kind: Mapped[str] = mapped_column(String(32))
+    # Plain columns, not foreign keys: evidence outlives the rows it was taken from.
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    item_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    removed_at: Mapped[datetime | None]
+
+
+class DataRemoval(Base):
+    """That retention or an erasure removed data, and how much: counts per kind of record,
+    never what was removed or whose it was."""
+
+    __tablename__ = "data_removal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # retention, erasure
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    by: Mapped[str] = mapped_column(String(200), default="")
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
