@@ -190,6 +190,30 @@ def record_note(session: Session, incident: models.Incident, actor: str, now: da
     return _add(session, incident, "note", actor, now, text)
 
 
+def record_hold(session: Session, incident: models.Incident, actor: str, now: datetime,
+                reason: str = "", via: str = VIA_COMMAND_LINE) -> models.Action | None:
+    """Put the incident under evidence hold: retention and erasure leave its items and evidence
+    alone until the hold is released. Already held: nothing changes (None), the first hold's
+    name, time and reason stand."""
+    actor = _who(actor)
+    if incident.held_at is not None:
+        return None
+    reason = " ".join(reason.split())
+    incident.held_at, incident.held_by, incident.hold_reason = now, actor, reason or None
+    return _add(session, incident, "hold", actor, now,
+                f"evidence hold{': ' + reason if reason else ''} (via {via})")
+
+
+def record_release(session: Session, incident: models.Incident, actor: str, now: datetime,
+                   via: str = VIA_COMMAND_LINE) -> models.Action:
+    """Release the evidence hold: from now on retention treats the incident like any other."""
+    actor = _who(actor)
+    if incident.held_at is None:
+        raise IncidentError(f"incident {incident.id} is not under evidence hold")
+    incident.held_at = incident.held_by = incident.hold_reason = None
+    return _add(session, incident, "release", actor, now, f"evidence hold released (via {via})")
+
+
 # --- the same, each in a transaction of its own -------------------------------------------------
 
 def get(session: Session, incident_id: int) -> models.Incident:
@@ -228,6 +252,22 @@ def add_note(sessions: sessionmaker[Session], incident_id: int, actor: str,
              text: str) -> models.Action:
     with sessions.begin() as session:
         return record_note(session, get(session, incident_id), actor, datetime.now(UTC), text)
+
+
+def hold(sessions: sessionmaker[Session], incident_id: int, actor: str, reason: str = "", *,
+         via: str = VIA_COMMAND_LINE) -> models.Incident:
+    with sessions.begin() as session:
+        incident = get(session, incident_id)
+        record_hold(session, incident, actor, datetime.now(UTC), reason, via)
+    return incident
+
+
+def release(sessions: sessionmaker[Session], incident_id: int, actor: str, *,
+            via: str = VIA_COMMAND_LINE) -> models.Incident:
+    with sessions.begin() as session:
+        incident = get(session, incident_id)
+        record_release(session, incident, actor, datetime.now(UTC), via)
+    return incident
 
 
 # --- reading ------------------------------------------------------------------------------------
