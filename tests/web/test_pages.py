@@ -589,3 +589,27 @@ def test_the_stylesheets_colours_meet_wcag_aa():
     for text, background in TEXT_ON:
         ratio = contrast(colours[text], colours[background])
         assert ratio >= 4.5, f"{text} on {background}: {ratio:.2f}:1"
+
+
+def test_the_dsl_puts_an_incident_under_evidence_hold_and_releases_it(staff, world):
+    disclosure = world.incidents["disclosure"]
+    dsl = staff("dsl")
+    page = dsl.post(f"/incidents/{disclosure}/hold", {"reason": "Police reference 4471"},
+                    follow=True).text
+    assert "is under evidence hold" in page and "Police reference 4471" in page
+    held = world.incident("disclosure")
+    assert held.held_by == STAFF["dsl"][0] and held.hold_reason == "Police reference 4471"
+    assert "Release the hold" in staff("head").get(f"/incidents/{disclosure}").text
+    dsl.post(f"/incidents/{disclosure}/release")
+    assert world.incident("disclosure").held_at is None
+    assert [a.action for a in world.actions(incident_id=disclosure)
+            if a.action in ("hold", "release")] == ["hold", "release"]
+
+
+def test_a_digital_champion_can_neither_hold_nor_release(staff, world):
+    disclosure = world.incidents["disclosure"]
+    champion = staff("champion")
+    assert "Put under evidence hold" not in champion.get(f"/incidents/{disclosure}").text
+    assert champion.post(f"/incidents/{disclosure}/hold").status_code == 403
+    assert champion.post(f"/incidents/{disclosure}/release").status_code == 403
+    assert world.incident("disclosure").held_at is None

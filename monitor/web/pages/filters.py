@@ -18,6 +18,8 @@ ACTION_LABELS = {
     "resolve": "Resolved",
     "reopen": "Reopened",
     "note": "Note",
+    "hold": "Evidence hold",
+    "release": "Hold released",
     "correct": "Feedback",
     "hide": "Hide",
     "unhide": "Unhide",

@@ -136,6 +136,43 @@ def reopen(incident_id: int) -> Response:
     return _back(incident_id)
 
 
+@pages.post("/incidents/<int:incident_id>/hold")
+@login_required
+def hold(incident_id: int) -> Response:
+    """Evidence hold is the DSL's and the head's call, like their private notes: it keeps what
+    people wrote beyond the retention periods."""
+    viewer = _open_incident(incident_id)
+    if not viewer.sees_private_notes:
+        forbidden()
+    reason = request.form.get("reason", "").strip()
+    if len(reason) > NOTE_LIMIT:
+        flash(f"The reason is too long: at most {NOTE_LIMIT} characters.", "error")
+        return _back(incident_id, "evidence")
+    try:
+        incidents.hold(console().sessions, incident_id, viewer.email, reason, via=VIA)
+    except incidents.IncidentError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Incident #{incident_id} is under evidence hold: retention will keep it until "
+              "the hold is released.", "ok")
+    return _back(incident_id, "evidence")
+
+
+@pages.post("/incidents/<int:incident_id>/release")
+@login_required
+def release(incident_id: int) -> Response:
+    viewer = _open_incident(incident_id)
+    if not viewer.sees_private_notes:
+        forbidden()
+    try:
+        incidents.release(console().sessions, incident_id, viewer.email, via=VIA)
+    except incidents.IncidentError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Evidence hold on incident #{incident_id} released.", "ok")
+    return _back(incident_id, "evidence")
+
+
 @pages.post("/incidents/<int:incident_id>/notes")
 @login_required
 def add_note(incident_id: int) -> Response:
