@@ -6,6 +6,10 @@ read from the class alone: offering actions in the console or an alert builds no
 asks no platform anything. An action the platform does not allow is refused before anything is
 sent, and the refusal is not written to the audit trail: nothing was attempted, nothing changed
 on the platform, and the person asking is told why at once. The trail holds what was tried.
+
+Before a hide, delete or block is sent the item is kept in its school's evidence chain as it
+was (`monitor.evidence.record`), and what came of the action is added to the chain whenever the
+item or its incident has evidence there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from connectors import Author, ConnectorError, connector_class
 from connectors import Item as PlatformItem
 from monitor import models
 from monitor.config import Config
+from monitor.evidence import record as evidence
+
+# Actions that take an item (or its author) out of sight: the item is kept in the school's
+# evidence chain as it was, before the platform is asked.
+REMOVING = ("hide", "delete", "block")
 
 
 class ActionError(Exception):
@@ -87,16 +96,27 @@ def take_action(config: Config, sessions: sessionmaker[Session], action: str, it
         except ConnectorError as exc:
             raise ActionError(f"cannot act on item {item_id}: {exc}") from None
         item = platform_item(row)
+        school_id = row.school_id
+    if action in REMOVING:
+        # Committed before the platform is asked: a crash or a failure halfway still leaves
+        # the item as it was in the chain.
+        with sessions.begin() as session:
+            evidence.record_item(session, config, session.get(models.Item, item_id),
+                                 f"before {action}", now=datetime.now(UTC),
+                                 incident_id=incident_id)
     try:
         result = connector.act(action, item)
         ok, message = result.ok, result.message
     except ConnectorError as exc:
         ok, message = False, f"{type(exc).__name__}: {exc}"
     with sessions.begin() as session:
+        now = datetime.now(UTC)
         record = models.Action(item_id=item_id, incident_id=incident_id, action=action,
                                actor=actor, ok=ok, result=f"{message} (via {via})",
-                               created_at=datetime.now(UTC))
+                               created_at=now)
         session.add(record)
+        if evidence.has_evidence(session, item_id=item_id, incident_id=incident_id):
+            evidence.record_step(session, record, school_id, now=now)
     return record
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from classifiers.base import Verdict
 from monitor import incidents, message, models, rules, secrets
 from monitor.config import Config, School
+from monitor.evidence import chain, record
 
 REPEAT_WINDOW = timedelta(days=30)
 # A weekly digest (`monitor.digest.send`): a report about the week's comments for the head, the
@@ -41,6 +42,8 @@ ABOUT_ITEMS = ("item", "update", "escalation", "watchlist", *REPORTS)
 # against the school (one incident, one person deciding whether to block), not separate rows.
 CAMPAIGN_WINDOW = timedelta(hours=24)
 CAMPAIGN_PREFIX = "campaign:"
+# Items alerted at these severities are kept in the school's evidence chain as they were.
+EVIDENCE_SEVERITIES = ("urgent", "high")
 
 
 @dataclass
@@ -227,12 +230,20 @@ def route_item(session: Session, config: Config, school: School, item: models.It
     incident = None
     kind, dedupe = "item", f"item:{item.id}"
     if harm is not None:
+        # The school's chain lock before any incident row: an incident step that records
+        # evidence takes them in the same order (see `incidents._add`).
+        chain.lock(session, school.id)
         placed = _place(session, school, item, harm, severity, categories)
         incident = placed.incident
         if not placed.is_new:
             kind, dedupe = _joined(incident, placed, harm, severity, item)
-            if kind is None:
-                return None
+    if severity in EVIDENCE_SEVERITIES:
+        # Kept as it is now, even when folded into a pile-on's next update: the incident's
+        # evidence is all of its comments.
+        record.record_item(session, config, item, f"alerted {severity}", now=now,
+                           incident_id=incident.id if incident else None)
+    if kind is None:
+        return None
     repeat = _earlier_flags(item, history)
     composed = message.compose(config, school, item, verdict, incident, kind, repeat, dedupe,
                                watch_note=watch_note)

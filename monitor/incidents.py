@@ -1,5 +1,6 @@
 """Incidents after they are opened: acknowledging, resolving with an outcome, reopening and notes,
-each recorded in the trail (`models.Action`) with who and when; and escalating urgent incidents
+each recorded in the trail (`models.Action`) with who and when (and in the school's evidence chain
+when the incident has evidence there, see `_add`); evidence hold; and escalating urgent incidents
 that nobody has acknowledged.
 
 The command line and the staff console call the same functions here: neither holds rules of its
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import message, models, rules
 from monitor.config import Config
+from monitor.evidence import chain
+from monitor.evidence import record as evidence
 
 # An unacknowledged urgent incident is escalated after escalate_after, and again after this many
 # times as long; then it is left to the people already told.
@@ -110,9 +113,24 @@ def _who(actor: str) -> str:
 
 def _add(session: Session, incident: models.Incident, action: str, actor: str, now: datetime,
          result: str) -> models.Action:
+    """Add a step to the incident's trail, and to its school's evidence chain when the incident
+    has evidence there. A hold is always evidence: holding an incident first puts its items in
+    the chain (reason "held") when they are not there yet."""
     row = models.Action(incident_id=incident.id, action=action, actor=actor, ok=True,
                         result=result, created_at=now)
+    # Nothing is flushed until the chain lock is held: the pipeline takes the school's lock
+    # before incident rows, and taking them here in the other order could deadlock with it.
+    with session.no_autoflush:
+        held = action == "hold"
+        if not (held or evidence.has_evidence(session, incident_id=incident.id)):
+            session.add(row)
+            return row
+        chain.lock(session, incident.school_id)
     session.add(row)
+    if held:
+        for item in evidence.items_without_evidence(session, incident.id):
+            evidence.record_item(session, None, item, "held", now=now, incident_id=incident.id)
+    evidence.record_step(session, row, incident.school_id, now=now)
     return row
 
 

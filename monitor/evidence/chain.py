@@ -44,15 +44,25 @@ def entry_hash(prev_hash: str, school_id: str, seq: int, kind: str, content_sha2
     return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
+def lock(session: Session, school_id: str) -> None:
+    """Take the school's chain lock for the rest of the caller's transaction: an UPDATE of its
+    row that changes nothing, which is a row lock on PostgreSQL and the database's write lock
+    on SQLite. A transaction that also changes incidents takes it before touching them, so two
+    transactions never wait for each other in opposite orders."""
+    session.execute(update(models.School).where(models.School.id == school_id)
+                    .values(id=models.School.id).execution_options(synchronize_session=False))
+
+
 def append(session: Session, school_id: str, kind: str, content: Mapping[str, Any], *,
            now: datetime, incident_id: int | None = None,
            item_id: int | None = None) -> models.EvidenceRecord:
     """Add an entry at the end of the school's chain, in the caller's transaction.
 
-    The school's row is locked first (an UPDATE that changes nothing): on PostgreSQL a row lock,
-    on SQLite the database's write lock, so two writers never read the same chain end."""
-    session.execute(update(models.School).where(models.School.id == school_id)
-                    .values(id=models.School.id).execution_options(synchronize_session=False))
+    The school's row is locked first (`lock`), so two writers never read the same chain end.
+    The content is stored as its canonical JSON reads back (tuples as lists, keys as strings),
+    so what is stored is exactly what was hashed."""
+    lock(session, school_id)
+    content = json.loads(canonical(content))
     last = session.execute(
         select(models.EvidenceRecord.seq, models.EvidenceRecord.entry_hash)
         .where(models.EvidenceRecord.school_id == school_id)
@@ -61,7 +71,7 @@ def append(session: Session, school_id: str, kind: str, content: Mapping[str, An
     digest = content_hash(content)
     record = models.EvidenceRecord(
         school_id=school_id, seq=seq, kind=kind, incident_id=incident_id, item_id=item_id,
-        recorded_at=now, content=dict(content), content_sha256=digest, prev_hash=prev,
+        recorded_at=now, content=content, content_sha256=digest, prev_hash=prev,
         entry_hash=entry_hash(prev, school_id, seq, kind, digest))
     session.add(record)
     session.flush()
