@@ -1,9 +1,11 @@
-"""`incidents list|show|ack|resolve|reopen|note`: flagged items that belong together, and who
-dealt with them. The changes are `monitor.incidents`' functions, the same ones the console calls."""
+"""`incidents list|show|ack|resolve|reopen|note|hold|release`: flagged items that belong together,
+who dealt with them, and evidence hold. The changes are `monitor.incidents`' functions, the same
+ones the console calls."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -117,14 +119,19 @@ def incidents_list(config: Config, show_all: bool, school_id: str | None, harm: 
                 "last_item_at": row.last_item_at.isoformat(),
                 "campaign": row.key.startswith("campaign:"),
                 "acknowledged_by": row.acknowledged_by, "outcome": row.outcome,
-                "resolved_by": row.resolved_by}))
+                "resolved_by": row.resolved_by,
+                "held_at": row.held_at.isoformat() if row.held_at else None,
+                "held_by": row.held_by, "hold_reason": row.hold_reason}))
         return
     tz = config.daemon.timezone
     click.echo(table(
-        ["id", "school", "harm", "status", "severity", "items", "categories", "last item", "by"],
+        ["id", "school", "harm", "status", "severity", "items", "categories", "last item", "by",
+         "hold"],
         [[r.id, r.school_id, _harm_shown(r), r.status, r.severity, r.item_count,
           ",".join(r.categories), local_time(r.last_item_at, tz),
-          r.resolved_by or r.acknowledged_by or "-"] for r in rows]))
+          r.resolved_by or r.acknowledged_by or "-",
+          f"held since {local_time(r.held_at, tz)} by {r.held_by}" if r.held_at else "-"]
+         for r in rows]))
 
 
 def _harm_shown(incident: models.Incident) -> str:
@@ -170,6 +177,7 @@ def _describe(session: Session, incident: models.Incident, school_name: str | No
         f"  Acknowledged:  {_by(incident.acknowledged_by, incident.acknowledged_at, tz)}",
         f"  Resolved:      {_by(incident.resolved_by, incident.resolved_at, tz)}",
         f"  Outcome:       {outcome}",
+        f"  Evidence hold: {_hold(incident, tz)}",
     ]
     trail = incidents_module.trail(session, incident.id)
     found = incidents_module.items(session, incident.id)
@@ -221,6 +229,14 @@ def _when(value, tz: str) -> str:
         return "-"
     local = value.astimezone(ZoneInfo(tz))
     return f"{local:%a %d %b %Y %H:%M} {local.tzname()}"
+
+
+def _hold(incident: models.Incident, tz: str) -> str:
+    """Whether retention and erasure must leave the incident alone, since when, by whom, why."""
+    if incident.held_at is None:
+        return "no"
+    why = f": {_clean(incident.hold_reason)}" if incident.hold_reason else ""
+    return f"held since {_by(incident.held_by, incident.held_at, tz)}{why}"
 
 
 def _by(actor: str | None, at, tz: str) -> str:
@@ -300,5 +316,47 @@ def incidents_note(config: Config, incident_id: int, text: str, actor: str) -> N
     def call(module, sessions) -> str:
         module.add_note(sessions, incident_id, actor, text)
         return f"note added to incident {incident_id} by {actor}"
+
+    _change(config, call)
+
+
+def hold_actor_option(command: Callable) -> Callable:
+    """`--by NAME` (or `--actor NAME`): who is acting, named in the trail (default: $USER)."""
+    return click.option("--by", "--actor", "actor", metavar="NAME",
+                        default=lambda: os.environ.get("USER", "cli"),
+                        help="Who is acting (recorded in the trail).")(command)
+
+
+@incidents.command("hold")
+@config_options
+@incident_id_argument
+@click.option("--reason", default="", metavar="TEXT",
+              help="Why it is held (a police inquiry, a LADO referral...), for the trail.")
+@hold_actor_option
+def incidents_hold(config: Config, incident_id: int, reason: str, actor: str) -> None:
+    """Put an incident under evidence hold: retention and erasure leave its items and evidence
+    alone until the hold is released. Its items are kept in the evidence chain if they are not
+    there yet."""
+    def call(module, sessions) -> str:
+        with sessions() as session:
+            already = module.get(session, incident_id).held_at is not None
+        incident = module.hold(sessions, incident_id, actor, reason)
+        if already:  # the first hold's name, time and reason stand
+            return (f"incident {incident_id} is already under evidence hold (by "
+                    f"{incident.held_by}); nothing changed")
+        return f"incident {incident_id} put under evidence hold by {actor}"
+
+    _change(config, call)
+
+
+@incidents.command("release")
+@config_options
+@incident_id_argument
+@hold_actor_option
+def incidents_release(config: Config, incident_id: int, actor: str) -> None:
+    """Release an incident's evidence hold: from now on retention treats it like any other."""
+    def call(module, sessions) -> str:
+        module.release(sessions, incident_id, actor)
+        return f"evidence hold on incident {incident_id} released by {actor}"
 
     _change(config, call)
