@@ -47,8 +47,8 @@ HASH_RULES = {
     "prev_hash": "the entry_hash of the entry before it in the school's chain (64 zeros for "
                  "the first entry)",
 }
-NO_EVIDENCE = ("evidence is recorded when one of its comments is alerted as high or urgent, "
-               "before one is hidden or deleted, and at each later step")
+NO_EVIDENCE = ("a comment is recorded when it is alerted as high or urgent, before it is "
+               "hidden or deleted, and when its incident is put under evidence hold")
 
 
 class ExportError(Exception):
@@ -119,10 +119,11 @@ def export_incident(config: Config, sessions: sessionmaker[Session], incident_id
                 is not None
             session.flush()
             rows = _records(session, incident)
-            if not rows:  # the transaction rolls back: no hold for an export not made
+            # Steps alone (the hold just recorded) are nothing to hand over. The transaction
+            # rolls back: no hold for an export not made.
+            if not any(row.kind == "item" for row in rows):
                 raise ExportError(f"incident {incident_id} has no evidence records to export: "
-                                  f"{NO_EVIDENCE}; its comments were all seen before the "
-                                  "evidence chain was kept, or none of that has happened yet")
+                                  f"none of its comments is in the evidence chain ({NO_EVIDENCE})")
             snapshot = _snapshot(config, session, incident, rows, actor, now)
             result = _write(staging, snapshot, report.render(snapshot))
             _move_into_place(staging, out_dir)
@@ -396,6 +397,7 @@ def _check_sums(check: _Check, listed: Mapping[str, Mapping[str, Any]]) -> None:
     except (OSError, UnicodeDecodeError):
         check.problem(f"{SUMS}: missing or unreadable")
         return
+    check.checked += 1
     sums: dict[str, str] = {}
     for line in text.splitlines():
         digest, _, name = line.partition("  ")
