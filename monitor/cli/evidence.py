@@ -130,12 +130,17 @@ def evidence_list(config: Config, incident_id: int | None, school_id: str | None
             click.echo("no evidence recorded" + (f" for incident {incident_id}"
                                                  if incident_id else ""))
             return
-        tz = config.daemon.timezone
         click.echo(text_table(
             ["school", "seq", "kind", "recorded", "item", "incident", "content", "what"],
-            [[r.school_id, r.seq, r.kind, local_time(r.recorded_at, tz), r.item_id or "-",
+            [[r.school_id, r.seq, r.kind, local_time(r.recorded_at, _timezone(config, r)),
+              r.item_id or "-",
               r.incident_id or "-", "removed" if r.content is None else "held",
               _what(r)] for r in rows]))
+
+
+def _timezone(config: Config, row: models.EvidenceRecord) -> str:
+    school = config.find_school(row.school_id)
+    return config.school_timezone(school) if school else config.daemon.timezone
 
 
 def _entries(session: Session, incident_id: int | None, school_id: str | None,
