@@ -30,13 +30,13 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers import UnavailableError
-from monitor import alerts, db, follower_report, incidents, models, notify, sources
+from monitor import alerts, db, follower_report, incidents, models, notify, retention, sources
 from monitor.classify import ClassifierCache
 from monitor.config import Config
 from monitor.digest import send as digest_send
@@ -255,26 +255,15 @@ class Daemon:
                 log.info("not sending %s: %s", result.who, result.reason)
         return decided
 
-    def apply_retention(self) -> None:
-        retention = self.config.settings.retention
-        now = datetime.now(UTC)
-        with self.sessions.begin() as session:
-            session.execute(
-                update(models.Item)
-                .where(models.Item.raw.is_not(None),
-                       models.Item.fetched_at < now - timedelta(days=retention.raw_payload_days))
-                .values(raw=None).execution_options(synchronize_session=False))
-            old = select(models.Item.id).where(
-                models.Item.created_at < now - timedelta(days=retention.flagged_days))
-            session.execute(delete(models.Verdict).where(models.Verdict.item_id.in_(old)))
-            session.execute(delete(models.IncidentItem)
-                            .where(models.IncidentItem.item_id.in_(old)))
-            session.execute(update(models.Alert).where(models.Alert.item_id.in_(old))
-                            .values(item_id=None))
-            session.execute(update(models.Action).where(models.Action.item_id.in_(old))
-                            .values(item_id=None))
-            session.execute(delete(models.Item).where(models.Item.id.in_(old))
-                            .execution_options(synchronize_session=False))
+    def apply_retention(self) -> retention.RetentionResult:
+        """The retention policy, as of the daemon's clock; the counts are logged, never what
+        was removed."""
+        result = retention.apply(self.config, self.sessions, now=self.clock(), stop=self.stop)
+        if result.removed:
+            log.info("retention removed %s", result.summary())
+        else:
+            log.info("retention: %s", result.summary())
+        return result
 
     # --- the scheduled daemon ------------------------------------------------------------------
 
