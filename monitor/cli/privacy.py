@@ -106,7 +106,7 @@ def privacy_find(config: Config, who: str, platform: str | None) -> None:
     and evidence, their follower records and watchlist entries."""
     holdings = _find(config, who, platform)
     if not holdings.found:
-        click.echo(f"nothing is held about {who!r}"
+        click.echo(f"nothing is held about {holdings.who!r}"
                    + (f" on {platform}" if platform else ""))
         return
     click.echo(_listing(config, holdings))
@@ -125,7 +125,8 @@ def privacy_export(config: Config, who: str, platform: str | None, out: Path) ->
 
     holdings = _find(config, who, platform)
     if not holdings.found:
-        raise Failure(f"nothing is held about {who!r}" + (f" on {platform}" if platform else ""))
+        raise Failure(f"nothing is held about {holdings.who!r}"
+                      + (f" on {platform}" if platform else ""))
     if holdings.ambiguous:
         raise BadInput(ambiguity(holdings))
     text = json.dumps(export_holdings(holdings), indent=2, ensure_ascii=False, default=str)
@@ -155,8 +156,8 @@ def privacy_erase(config: Config, who: str, platform: str | None, actor: str,
 
     holdings = _find(config, who, platform)
     if not holdings.found:
-        raise Failure(f"nothing is held about {who!r}" + (f" on {platform}" if platform else "")
-                      + ": nothing to erase")
+        raise Failure(f"nothing is held about {holdings.who!r}"
+                      + (f" on {platform}" if platform else "") + ": nothing to erase")
     if holdings.ambiguous:
         raise BadInput(ambiguity(holdings))
     if not yes:

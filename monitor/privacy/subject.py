@@ -56,6 +56,8 @@ MIN_ID_IN_TEXT = 5
 # How much of a comment (flattened, case folded) is looked for in a report that may quote it.
 QUOTE = 30
 SHORTEST_QUOTE = 12
+# The @handles a reply starts with on X: a report quoting the comment may leave them out.
+LEADING_MENTIONS = re.compile(r"^\s*(?:@\w+\s+)+")
 
 PURPOSES = (
     "The school watches its own social media accounts, and public posts that mention it, to "
@@ -109,7 +111,7 @@ class Matcher:
         # In someone else's comment only an @mention or a profile address is taken for them.
         self.mention = (re.compile(r"(?:@|/)(?:" + "|".join(map(re.escape, self.handles))
                                    + r")(?!\w)", re.IGNORECASE) if self.handles else None)
-        quotes = (_flat(t)[:QUOTE] for t in texts)
+        quotes = (_flat(LEADING_MENTIONS.sub("", t))[:QUOTE] for t in texts)
         self.quotes = {q for q in quotes if len(q) >= SHORTEST_QUOTE}
 
     def names_them(self, *values: Any) -> bool:
