@@ -354,3 +354,16 @@ def test_a_handle_on_two_platforms_asks_which(school):
         assert session.scalar(select(models.Item).where(models.Item.external_id == "ig-1")) \
             is None
         assert session.get(models.Item, items[ABUSE]) is not None
+
+
+def test_describe_prints_or_writes_the_dpia_text(school, tmp_path):
+    config, path, *_ = school
+    printed = run("describe", "--config", str(path))
+    assert printed.exit_code == 0, printed.output
+    assert "Oakfield Primary School" in printed.output
+    out = tmp_path / "dpia.html"
+    written = run("describe", "--config", str(path), "--format", "html", "--out", str(out))
+    assert written.exit_code == 0, written.output
+    assert f"wrote {out}" in written.output
+    page = out.read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html") and "Oakfield" in page
