@@ -46,6 +46,8 @@ class Heading:
 @dataclass(frozen=True)
 class Paragraph:
     text: str
+    # The closing note, set apart from the sections (a rule in Markdown, a footer in HTML).
+    note: bool = False
 
 
 @dataclass(frozen=True)
@@ -413,12 +415,13 @@ ROLE_TITLES = {"digital_champion": "Digital champion", "dsl": "Designated safegu
 OTHER_ALERTS = {
     "digital_champion": ("watchlist alerts when an account of concern comments, mentions or "
                          "tags the school",),
-    "dsl": ("reminders of urgent incidents nobody acknowledged",
-            "the weekly safeguarding summary"),
-    "head": ("reminders of urgent incidents nobody acknowledged", "the weekly digest"),
+    "dsl": ("reminders of urgent incidents nobody acknowledged",),
+    "head": ("reminders of urgent incidents nobody acknowledged",),
     "it": ("notices about the system (a failing source, expired credentials, alerts that "
            "could not be delivered)", "watchlist alerts"),
 }
+# The weekly report each role reads, when the school's digests are on.
+WEEKLY = {"dsl": "the weekly safeguarding summary", "head": "the weekly digest"}
 
 
 def _timing(config: Config, school: School) -> str:
@@ -438,6 +441,8 @@ def _told_about(school: School, role: str, followers: bool) -> str:
     told = [f"{level} comments ({', '.join(by_level[level])})"
             for level in rules.SEVERITY_ORDER if level in by_level]
     told += OTHER_ALERTS[role]
+    if role in WEEKLY and school.digest.enabled:
+        told.append(WEEKLY[role])
     if role == "it" and followers:
         told.append("the weekly follower report")
     return "; ".join(told)
@@ -543,7 +548,8 @@ def _processors(config: Config) -> list[Part]:
         title = PLATFORM_NAMES.get(platform, platform)
         rows.append((PLATFORM_OPERATORS.get(platform, title), title,
                      "the platform the comments are read from, through its API with the "
-                     "school's token; moderation (hide, delete) is carried out there"))
+                     "school's token; moderation (hiding a comment, for example) is carried "
+                     "out there"))
     urls = [u for s in config.schools for r in s.recipients for u in r.urls]
     urls += [u for r in (config.trust.recipients if config.trust else ()) for u in r.urls]
     sent = {}
@@ -556,7 +562,8 @@ def _processors(config: Config) -> list[Part]:
         service = service_of(config, config.web.mail_url)
         if service.processor:
             sent.setdefault((service.processor, service.name), "sign-in links emailed to staff")
-    rows += [(processor, name, what) for (processor, name), what in sent.items()]
+    rows += [(processor[:1].upper() + processor[1:], name, what)
+             for (processor, name), what in sent.items()]
     try:
         url = make_url(config.database_url)
         server = url.get_backend_name() != "sqlite"
@@ -619,9 +626,14 @@ def document(config: Config, now: datetime | None = None) -> list[Part]:
         "`hallmonitor privacy describe`. It describes what this installation of Hall Monitor "
         "does with personal data, for the school's data protection impact assessment; the "
         "assessment of necessity, proportionality and risk is the school's.")
+    closing = Paragraph(
+        "This describes the configuration as it was when generated. Generate it again after "
+        "any change to the accounts watched, the recipients or the retention settings, and "
+        "review the assessment with it.", note=True)
     return [Heading(TITLE, 1), intro, *_controller(config), *_watched(config),
             *_collected(config), *_purposes(config), *_recipients(config), *_stored(config),
-            *_retention(config), *_processors(config), *_rights(), *_safeguards(config)]
+            *_retention(config), *_processors(config), *_rights(), *_safeguards(config),
+            closing]
 
 
 def describe(config: Config, fmt: str = "md", *, now: datetime | None = None) -> str:
@@ -653,7 +665,7 @@ def to_markdown(parts: Sequence[Part]) -> str:
         if isinstance(part, Heading):
             lines += ["#" * part.level + " " + _md_text(part.text), ""]
         elif isinstance(part, Paragraph):
-            lines += [_md_text(part.text), ""]
+            lines += (["---", ""] if part.note else []) + [_md_text(part.text), ""]
         elif isinstance(part, Bullets):
             lines += [f"- {_md_text(item)}" for item in part.items] + [""]
         else:
@@ -691,16 +703,21 @@ tr:nth-child(even) td { background: #f7f9fb; }
 tr, li { break-inside: avoid; }
 thead { display: table-header-group; }
 code { font: 9pt/1.4 Consolas, "DejaVu Sans Mono", monospace; background: #f1f3f6;
-  padding: 0 3px; border-radius: 3px; overflow-wrap: anywhere; }
-td { overflow-wrap: anywhere; }
+  padding: 0 3px; border-radius: 3px; overflow-wrap: break-word; }
+td { overflow-wrap: break-word; }
+td code { white-space: nowrap; }
+footer { margin-top: 22px; padding-top: 8px; border-top: 1px solid #c9d3de; font-size: 9pt;
+  color: #4a5663; }
 @media print {
   html { background: none; }
   main { max-width: none; margin: 0; padding: 0; box-shadow: none; }
   a { color: inherit; text-decoration: none; }
 }
 @media (max-width: 600px) {
-  main { margin: 0; padding: 16px; }
+  main { margin: 0; padding: 14px 10px; }
   table { font-size: 9pt; }
+  th, td { padding: 4px 5px; hyphens: auto; }
+  td code { white-space: normal; overflow-wrap: anywhere; }
 }
 """
 
@@ -724,6 +741,8 @@ def to_html(parts: Sequence[Part]) -> str:
                             f"<h1>{_html_text(part.text)}</h1></header>")
             else:
                 body.append(f"<h{part.level}>{_html_text(part.text)}</h{part.level}>")
+        elif isinstance(part, Paragraph) and part.note:
+            body.append(f"<footer><p>{_html_text(part.text)}</p></footer>")
         elif isinstance(part, Paragraph):
             body.append(f"<p>{_html_text(part.text)}</p>")
         elif isinstance(part, Bullets):
