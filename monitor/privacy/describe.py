@@ -581,19 +581,26 @@ def _processors(config: Config) -> list[Part]:
 
 def _rights() -> list[Part]:
     return [Heading("9. How people exercise their rights"), Bullets((
+        "Who does it: the school's data protection officer, with the commands below run where "
+        "Hall Monitor runs (they need its configuration). The commands cannot check that the "
+        "person asking is who they say they are: the DPO does. Requests are answered within "
+        "one month.",
         "Right of access: `hallmonitor privacy find --author HANDLE_OR_ID [--platform P]` lists "
-        "everything held about one person; `hallmonitor privacy export --author HANDLE_OR_ID "
-        "--out FILE.json` writes it for a subject access request.",
+        "everything held about one person (what they wrote, alerts quoting them, evidence, "
+        "follower and watchlist records); `hallmonitor privacy export --author HANDLE_OR_ID "
+        "--out FILE.json` writes it for a subject access request, to be read and redacted "
+        "before it is sent.",
         "Right to erasure: `hallmonitor privacy erase --author HANDLE_OR_ID` removes their "
-        "comments, verdicts, the copies of their text in alerts, and corrections, and records "
-        "that an erasure happened without recording what was erased.",
-        "Evidence under hold is exempt while the hold lasts: erasure names what it kept and "
-        "why. Whether an exemption applies (for example, the prevention or detection of crime) "
-        "is the school's decision.",
-        "Who does it: the person the school names for data protection requests asks IT, who "
-        "runs the commands on the server; requests are answered within one month.",
-        "A comment hidden or deleted on the platform is the platform's to handle beyond that; "
-        "people can also ask the platform directly.",
+        "comments with their verdicts and corrections, the copies of their text in alerts, "
+        "their follower records, and the content of evidence about them (its hashes stay, so "
+        "the chain still verifies). It records that an erasure happened, when, by whom and how "
+        "many records, never whose or what.",
+        "Exemptions: an incident under evidence hold (for the police, the LADO or a legal "
+        "claim) is kept until `hallmonitor incidents release ID`, and an active watchlist entry "
+        "is kept as a safeguarding record; erasure names each one it kept and why. Whether an "
+        "exemption applies is the DPO's decision.",
+        "A comment on a platform is also the platform's: people can ask it directly, and staff "
+        "can hide or delete it there.",
     ))]
 
 

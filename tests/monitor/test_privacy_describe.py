@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.cli import main
 from monitor.config import load
 from monitor.privacy.describe import SECRET_UNSHOWN, describe, service_of
 from tests.builders import write_config
@@ -262,7 +263,9 @@ def test_it_covers_purposes_rights_and_safeguards_and_leaves_the_lawful_basis_to
     for command in ("hallmonitor privacy find --author", "hallmonitor privacy export --author",
                     "hallmonitor privacy erase --author"):
         assert command in rights
-    assert "Evidence under hold is exempt" in rights
+    assert "an incident under evidence hold" in rights
+    assert "`hallmonitor incidents release ID`" in rights
+    assert "never whose or what" in rights
     safeguards = section(text, "10. Safeguards")
     assert "no pupil's or member of staff's own account is monitored" in safeguards
     assert "keyed hashes" in safeguards
@@ -316,3 +319,23 @@ def test_the_html_is_a_standalone_escaped_document(tmp_path, monkeypatch):
 def test_an_unknown_format_is_refused(oakfield, fmt):
     with pytest.raises(ValueError, match="unknown format"):
         describe(load(oakfield), fmt)
+
+
+def test_the_weekly_reports_are_named_only_when_the_digests_are_on(oakfield):
+    who = section(describe(load(oakfield), "md", now=NOW), "5. Who receives what")
+    assert "the weekly digest" in row(who, "Headteacher (`head`)")[1]
+    assert "the weekly safeguarding summary" in row(who, "Designated safeguarding lead "
+                                                         "(`dsl`)")[1]
+    oakfield.write_text(oakfield.read_text(encoding="utf-8") + "\n[digest]\nenabled = false\n",
+                        encoding="utf-8")
+    who = section(describe(load(oakfield), "md", now=NOW), "5. Who receives what")
+    assert "weekly" not in row(who, "Headteacher (`head`)")[1]
+    assert "weekly" not in row(who, "Designated safeguarding lead (`dsl`)")[1]
+
+
+def test_the_command_prints_the_description_without_secrets(oakfield, capsys):
+    main(["privacy", "describe", "--config", str(oakfield), "--format", "html"])
+    out = capsys.readouterr().out
+    assert out.startswith("<!DOCTYPE html>")
+    assert "Oakfield Primary School Page, id 555000111" in out
+    assert HEAD_SECRET not in out and DSL_TOKEN not in out
