@@ -37,7 +37,7 @@ CSS = """
 html { background: #e9ebee; }
 body { margin: 0; color: var(--ink); font: 10.5pt/1.45 "Helvetica Neue", Arial, "Liberation Sans",
        sans-serif; }
-.page { max-width: 190mm; margin: 24px auto; background: #fff; padding: 16mm 16mm 12mm;
+.page { max-width: 210mm; margin: 24px auto; background: #fff; padding: 18mm 18mm 14mm;
         box-shadow: 0 1px 4px rgba(0,0,0,.15); }
 header.top { border-bottom: 2px solid var(--accent); padding-bottom: 10px; margin-bottom: 14px; }
 .kicker { margin: 0; color: var(--accent); font-size: 8.5pt; letter-spacing: .08em;
@@ -52,17 +52,19 @@ h4 { font-size: 9.5pt; margin: 12px 0 4px; text-transform: uppercase; letter-spa
 p { margin: 0 0 6px; }
 table { width: 100%; border-collapse: collapse; table-layout: fixed; margin: 0 0 4px; }
 th, td { text-align: left; vertical-align: top; padding: 4px 6px; border-bottom: 1px solid
-         var(--rule); overflow-wrap: anywhere; }
+         var(--rule); overflow-wrap: break-word; }
 thead { display: table-header-group; }
 thead th { background: var(--soft); font-size: 8.5pt; text-transform: uppercase;
            letter-spacing: .04em; color: var(--muted); border-bottom: 1px solid var(--muted); }
 tr { break-inside: avoid; page-break-inside: avoid; }
-table.facts th { width: 30%; font-weight: bold; color: var(--muted); font-size: 9.5pt; }
+table.facts th { width: 28%; font-weight: bold; color: var(--muted); font-size: 9.5pt;
+                 padding-top: 5px; }
+table.timeline, table.entries { font-size: 9.5pt; }
 table.meta { font-size: 9pt; }
 table.meta th { width: 24%; color: var(--muted); font-weight: normal; }
 table.meta td, table.meta th { border: 0; padding: 1px 6px 1px 0; }
-.hash { font: 8.5pt/1.35 "DejaVu Sans Mono", Menlo, Consolas, monospace; overflow-wrap: anywhere;
-        word-break: break-all; }
+.hash { font: 7.5pt/1.5 "DejaVu Sans Mono", Menlo, Consolas, monospace; word-break: break-all; }
+table.entries td.hash { font-size: 7pt; }
 .muted { color: var(--muted); }
 .small { font-size: 9pt; }
 .badge { display: inline-block; border: 1px solid var(--ink); padding: 0 5px; font-size: 8.5pt;
@@ -89,8 +91,9 @@ footer code, .notice code { font: 8.5pt "DejaVu Sans Mono", Menlo, Consolas, mon
   html { background: #fff; }
   body { font-size: 10pt; }
   .page { max-width: none; margin: 0; padding: 0; box-shadow: none; }
+  .hash { font-size: 7pt; }
   a { color: var(--ink); text-decoration: none; }
-  a[href]::after { content: " <" attr(href) ">"; font-size: 8pt; color: var(--muted);
+  a[href]:not(.url)::after { content: " <" attr(href) ">"; font-size: 8pt; color: var(--muted);
                    overflow-wrap: anywhere; }
   thead th, blockquote.said, article.item.removed, .notice { -webkit-print-color-adjust: exact;
                                                              print-color-adjust: exact; }
@@ -118,7 +121,7 @@ def render(snapshot: Snapshot) -> str:
         _section("3. What was done about the incident",
                  _timeline(incident_steps, tz, "Nothing was recorded about the incident "
                                                 "apart from its comments.")),
-        _section("4. The chain entries in this folder", _entries_table(records, tz)),
+        _section("4. The chain entries in this folder", _entries_table(records)),
         _footer(snapshot),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -195,7 +198,7 @@ def _item(number: int, total: int, group: Sequence[Mapping[str, Any]],
                 f"<h3>Comment {number} of {total} <span class=\"muted\">&middot; chain entr"
                 f"{'y' if len(group) == 1 else 'ies'} {entries}</span></h3>\n"
                 "<p>Its content was removed from the records (retention or erasure) on "
-                f"{_when(group[0].get('removed_at'), tz, short=True)}. Its hashes remain "
+                f"{_at(group[0].get('removed_at'))}. Its hashes remain "
                 "(section 4), so the chain still shows it existed and was not altered.</p>\n"
                 "</article>\n")
     first = kept[0]["content"]
@@ -241,7 +244,9 @@ def _author(author: Mapping[str, Any]) -> str:
 
 def _where(item: Mapping[str, Any], platform: str) -> str:
     link = str(item.get("permalink") or "")
-    shown = (f"<a href=\"{escape(link)}\">{escape(link)}</a>" if message.is_web_link(link)
+    # The address is the link's text, so print leaves it as it is (class "url").
+    shown = (f"<a class=\"url\" href=\"{escape(link)}\">{escape(link)}</a>"
+             if message.is_web_link(link)
              else escape(link) or '<span class="muted">no link</span>')
     lines = [f"{escape(platform)}, id {escape(str(item.get('external_id') or '-'))}", shown]
     if item.get("parent_id"):
@@ -263,7 +268,7 @@ def _why(verdict: Mapping[str, Any], tz: str) -> str:
     if listed:
         parts.append(f"<ul class=\"reasons\">{listed}</ul>")
     parts.append(f"<span class=\"muted small\">model {escape(str(verdict.get('model_version')))}"
-                 f", classified {_when(verdict.get('classified_utc'), tz, short=True)}</span>")
+                 f", classified {_at(verdict.get('classified_utc'))}</span>")
     return "\n".join(parts)
 
 
@@ -274,7 +279,7 @@ def _recorded(group: Sequence[Mapping[str, Any]], tz: str) -> str:
         reason = str(content.get("reason") or "")
         why = RECORD_REASONS.get(reason, reason) or "content removed"
         lines.append(f"entry {int(record['seq'])}, {escape(why)}: "
-                     f"{_when(record.get('recorded_at'), tz, short=True)}")
+                     f"{_at(record.get('recorded_at'))}")
     return "<br>".join(lines)
 
 
@@ -298,29 +303,30 @@ def _timeline(steps: Sequence[Mapping[str, Any]], tz: str, none: str) -> str:
                     f"<td>{escape(str(content.get('actor') or '-'))}</td>"
                     f"<td>{escape(STEP_NAMES.get(action, action.capitalize()))}</td>"
                     f"<td>{result}</td></tr>")
-    return ("<table class=\"timeline\"><colgroup><col style=\"width:27%\">"
-            "<col style=\"width:22%\"><col style=\"width:16%\"><col></colgroup>"
+    return ("<table class=\"timeline\"><colgroup><col style=\"width:26%\">"
+            "<col style=\"width:27%\"><col style=\"width:15%\"><col></colgroup>"
             "<thead><tr><th>When</th><th>Who</th><th>What</th><th>Result</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>\n")
 
 
-def _entries_table(records: Sequence[Mapping[str, Any]], tz: str) -> str:
+def _entries_table(records: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for record in records:
         kind = str(record["kind"])
         if record.get("content") is None:
-            kind += " <span class=\"muted\">(content removed)</span>"
+            kind += "<br><span class=\"muted small\">content removed</span>"
         rows.append(f"<tr><td>{int(record['seq'])}</td><td>{kind}</td>"
-                    f"<td>{_when(record.get('recorded_at'), tz, short=True)}</td>"
-                    f"<td class=\"hash\">content {escape(record['content_sha256'])}<br>"
-                    f"entry {escape(record['entry_hash'])}</td></tr>")
-    return ("<p class=\"small\">Each entry carries the SHA-256 of its content and of the entry "
-            "before it in the school's chain: changing, removing or reordering any entry breaks "
-            "the hashes from there on. The JSON of each is in <code>records/</code>, named by "
-            "its number.</p>\n"
-            "<table class=\"entries\"><colgroup><col style=\"width:8%\"><col style=\"width:14%\">"
-            "<col style=\"width:22%\"><col></colgroup>"
-            "<thead><tr><th>Entry</th><th>Kind</th><th>Recorded</th><th>SHA-256</th></tr>"
+                    f"<td>{_at(record.get('recorded_at'))}</td>"
+                    f"<td class=\"hash\">{escape(record['content_sha256'])}<br>"
+                    f"{escape(record['entry_hash'])}</td></tr>")
+    return ("<p class=\"small\">Each entry carries the SHA-256 of its content and a chain hash "
+            "made from it and the chain hash of the entry before it in the school's chain: "
+            "changing, removing or reordering any entry breaks the hashes from there on. The "
+            "JSON of each is in <code>records/</code>, named by its number.</p>\n"
+            "<table class=\"entries\"><colgroup><col style=\"width:5%\"><col style=\"width:10%\">"
+            "<col style=\"width:23%\"><col></colgroup>"
+            "<thead><tr><th>No.</th><th>Kind</th><th>Recorded</th>"
+            "<th>SHA-256 of the content, then the chain hash</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>\n")
 
 
@@ -371,18 +377,30 @@ def _parse(value: Any) -> datetime | None:
 
 def _when(value: Any, tz: str, *, short: bool = False) -> str:
     """A time in UTC and in the school's local time, which is what a reader at the school
-    remembers; both, since the report may be read elsewhere."""
+    remembers; both, since the report may be read elsewhere. The local date is said only when
+    it is not the UTC date."""
     at = _parse(value) if value else None
     if at is None:
         return escape(str(value)) if value else '<span class="muted">-</span>'
-    utc = at.astimezone(UTC)
-    local = at.astimezone(ZoneInfo(tz))
-    if short:
-        return (f"{utc:%Y-%m-%d %H:%M:%S} UTC<br><span class=\"muted small\">"
-                f"{local:%Y-%m-%d %H:%M:%S} {escape(local.tzname() or '')} local</span>")
-    return (f"{utc:%A} {utc.day} {utc:%B %Y}, {utc:%H:%M:%S} UTC<br>"
-            f"<span class=\"muted\">{local:%A} {local.day} {local:%B %Y}, {local:%H:%M:%S} "
-            f"{escape(local.tzname() or '')}, the school's local time ({escape(tz)})</span>")
+    utc, local = at.astimezone(UTC), at.astimezone(ZoneInfo(tz))
+    day = "%d %b %Y" if short else "%A %d %B %Y"
+    shown_local = f"{local:%H:%M:%S} {escape(local.tzname() or '')}"
+    if local.date() != utc.date():
+        shown_local = f"{_day(local, day)}, {shown_local}"
+    where = "local" if short else "school time"
+    return (f"{_day(utc, day)}{'' if short else ','} {utc:%H:%M:%S} UTC<br>"
+            f"<span class=\"muted small\">{shown_local} {where}</span>")
+
+
+def _day(at: datetime, pattern: str) -> str:
+    return at.strftime(pattern).replace(" 0", " ").lstrip("0")
+
+
+def _at(value: Any) -> str:
+    """A time on one line, in UTC, for a detail such as when a verdict was made."""
+    at = _parse(value) if value else None
+    return f"{_day(at.astimezone(UTC), '%d %b %Y')}, {at.astimezone(UTC):%H:%M:%S} UTC" \
+        if at else "-"
 
 
 def _by(who: str | None, at: Any, tz: str) -> str:
