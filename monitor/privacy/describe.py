@@ -547,7 +547,7 @@ def _processors(config: Config) -> list[Part]:
     for platform in platforms:
         title = PLATFORM_NAMES.get(platform, platform)
         rows.append((PLATFORM_OPERATORS.get(platform, title), title,
-                     "the platform the comments are read from, through its API with the "
+                     "the platform the data is read from, through its API with the "
                      "school's token; moderation (hiding a comment, for example) is carried "
                      "out there"))
     urls = [u for s in config.schools for r in s.recipients for u in r.urls]
