@@ -24,6 +24,8 @@ handle or the text. Nothing logged names the person either.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import logging
 import re
@@ -33,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import incidents as incidents_module
@@ -151,6 +153,15 @@ def strings(value: Any) -> Iterator[str]:
     """Every string in a value, JSON payloads walked (keys too); numbers as written."""
     if isinstance(value, str):
         yield value
+    elif isinstance(value, dict) and {"data", "content_type"} <= value.keys():
+        # A stored attachment (`notify.Attachment.stored`): a text file is read, an image is
+        # not (its base64 would match short handles by chance).
+        yield str(value.get("name", ""))
+        if str(value["content_type"]).startswith(("text/", "application/json")):
+            try:
+                yield base64.b64decode(str(value["data"])).decode("utf-8", "replace")
+            except binascii.Error:
+                yield str(value["data"])
     elif isinstance(value, dict):
         for key, inner in value.items():
             yield str(key)
@@ -362,12 +373,22 @@ def _accounts(session: Session, key: str, platform: str | None) -> list[Account]
         for i, h, n in session.execute(
                 select(item.author_id, item.author_handle, item.author_name).distinct()
                 .where(item.platform == account.platform,
-                       or_(item.author_id.in_(account.ids or {""}),
-                           func.lower(item.author_handle).in_(account.handles or {""})))):
+                       _is(account, item.author_id, item.author_handle))):
             note(account.platform, i, h, n)
     for account in found.values():
         account.ids.discard("")
     return [found[p] for p in sorted(found)]
+
+
+def _is(account: Account, id_column: Any, handle_column: Any) -> ColumnElement[bool]:
+    """A row's id or handle columns are the account's. Only what is known is compared: an
+    account without a handle must not match every row whose handle is empty."""
+    parts = []
+    if account.ids:
+        parts.append(id_column.in_(sorted(account.ids)))
+    if account.handles:
+        parts.append(func.lower(handle_column).in_(sorted(account.handles)))
+    return or_(*parts) if parts else false()
 
 
 def _item_evidence(session: Session) -> Iterator[models.EvidenceRecord]:
@@ -392,9 +413,7 @@ def _evidence_author(record: models.EvidenceRecord) -> dict[str, str] | None:
 
 def _their_items(session: Session, accounts: list[Account]) -> list[models.Item]:
     item = models.Item
-    clauses = [(item.platform == a.platform)
-               & or_(item.author_id.in_(a.ids or {""}),
-                     func.lower(item.author_handle).in_(a.handles or {""}))
+    clauses = [(item.platform == a.platform) & _is(a, item.author_id, item.author_handle)
                for a in accounts]
     if not clauses:
         return []
@@ -583,7 +602,7 @@ def _written_by(record: models.EvidenceRecord, accounts: list[Account]) -> bool:
 def _follower_rows(session: Session, accounts: list[Account]) -> list[models.Follower]:
     f = models.Follower
     clauses = [(f.platform == a.platform)
-               & or_(f.account_id.in_(a.ids or {""}), func.lower(f.handle).in_(a.handles or {""}))
+               & _is(a, f.account_id, f.handle)
                for a in accounts]
     return list(session.scalars(select(f).where(or_(*clauses)).order_by(f.id))) if clauses \
         else []
@@ -607,7 +626,7 @@ def _followers(session: Session, accounts: list[Account]) -> list[HeldFollower]:
 def _watch_rows(session: Session, accounts: list[Account]) -> list[models.WatchlistEntry]:
     w = models.WatchlistEntry
     clauses = [(w.platform == a.platform)
-               & or_(w.account_id.in_(a.ids or {""}), func.lower(w.handle).in_(a.handles or {""}))
+               & _is(a, w.account_id, w.handle)
                for a in accounts]
     return list(session.scalars(select(w).where(or_(*clauses)).order_by(w.id))) if clauses \
         else []

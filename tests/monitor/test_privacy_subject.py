@@ -341,6 +341,10 @@ def test_a_handle_on_two_platforms_asks_which(school):
         session.add(models.Item(platform="instagram", external_id="ig-1", source_id=source_id,
                                 school_id=SCHOOL, kind="comment", author_id="4455",
                                 author_handle="jdoe_99", text="nice", created_at=START))
+        # Someone else on Instagram whose handle and id the platform did not give.
+        session.add(models.Item(platform="instagram", external_id="ig-2", source_id=source_id,
+                                school_id=SCHOOL, kind="comment", text="lovely day",
+                                created_at=START))
     found = run("find", "--author", "jdoe_99", "--config", str(path))
     assert found.exit_code == 0
     assert "Instagram: @jdoe_99" in found.output and "X: @jdoe_99" in found.output
@@ -351,8 +355,9 @@ def test_a_handle_on_two_platforms_asks_which(school):
                    str(path), "--yes")
     assert narrowed.exit_code == 0, narrowed.output
     with sessions() as session:
-        assert session.scalar(select(models.Item).where(models.Item.external_id == "ig-1")) \
-            is None
+        left = set(session.scalars(select(models.Item.external_id).where(
+            models.Item.platform == "instagram")))
+        assert left == {"ig-2"}
         assert session.get(models.Item, items[ABUSE]) is not None
 
 
@@ -367,3 +372,21 @@ def test_describe_prints_or_writes_the_dpia_text(school, tmp_path):
     assert f"wrote {out}" in written.output
     page = out.read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html") and "Oakfield" in page
+
+
+def test_an_account_without_a_handle_is_erased_by_its_id_alone(school):
+    """Facebook gives no handles: erasing one author by id leaves other handle-less authors."""
+    config, path, sessions, *_ = school
+    with sessions.begin() as session:
+        source_id = session.scalar(select(models.Source.id).where(models.Source.kind == "mentions"))
+        for number, author in ((1, "9001"), (2, "9002")):
+            session.add(models.Item(platform="facebook", external_id=f"fb-{number}",
+                                    source_id=source_id, school_id=SCHOOL, kind="comment",
+                                    author_id=author, author_name=f"Parent {number}",
+                                    text=f"comment {number}", created_at=START))
+    erased = run("erase", "--author", "9001", "--config", str(path), "--yes")
+    assert erased.exit_code == 0, erased.output
+    with sessions() as session:
+        left = set(session.scalars(select(models.Item.external_id).where(
+            models.Item.platform == "facebook")))
+    assert left == {"fb-2"}
