@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from connectors.graph import DEFAULT_API_VERSION
 from monitor import incidents, models
+from monitor.cli import main
 from monitor.config import load
 from monitor.daemon import Daemon, open_database
 from monitor.evidence import chain
 from monitor.evidence.export import ExportError, export_incident, verify_folder
-from tests.builders import write_config, write_replay
+from tests.builders import PAGE_ID, write_config, write_replay
+from tests.http_server import json_answer
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -302,3 +305,107 @@ def test_records_whose_content_was_removed_are_exported_as_such_and_still_check_
     assert "content was removed" in html and THREAT[:20] not in html
     report = verify_folder(out)
     assert report.ok, report.problems
+
+
+# --- end to end: the pipeline, actions and incident steps, then the commands --------------------
+
+def test_the_commands_export_a_folder_from_the_pipelines_chain_and_check_it(tmp_path, capsys):
+    write_replay(tmp_path / "fb", [THREAT, "Lovely nativity this morning, thank you Miss Patel!"])
+    path = write_config(tmp_path, {"dsl": ["console://"], "head": ["console://"]})
+    config = load(path)
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    for command in (["incidents", "ack", "1", "--by", "dsl@oakfield.sch.uk"],
+                    ["incidents", "resolve", "1", "--outcome", "referred_to_lado", "--by",
+                     "head@oakfield.sch.uk"],
+                    ["evidence", "export", "--incident", "1", "--out", str(tmp_path / "lado"),
+                     "--by", "head@oakfield.sch.uk"]):
+        main([*command, "--config", str(path)])
+    out = capsys.readouterr().out
+    assert f"to {tmp_path / 'lado'}" in out and "now under evidence hold" in out
+
+    manifest = read(tmp_path / "lado", "manifest.json")
+    contents = [read(tmp_path / "lado", e["file"])["content"] for e in manifest["entries"]]
+    assert contents[0]["reason"] == "alerted urgent" and contents[0]["item"]["text"] == THREAT
+    assert [(c["action"], c["actor"]) for c in contents[1:]] == [
+        ("acknowledge", "dsl@oakfield.sch.uk"), ("resolve", "head@oakfield.sch.uk"),
+        ("hold", "head@oakfield.sch.uk")]
+    with sessions() as session:  # the kind comment was never evidence
+        assert "Lovely nativity" not in json.dumps([r.content for r in session.scalars(
+            select(models.EvidenceRecord))])
+
+    main(["evidence", "verify", str(tmp_path / "lado")])
+    assert capsys.readouterr().out.startswith("OK:")
+    flip_a_byte_of_the_report(tmp_path / "lado")
+    with pytest.raises(SystemExit) as info:
+        main(["evidence", "verify", str(tmp_path / "lado")])
+    assert info.value.code == 1
+    assert "report.html: changed" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit) as info:
+        main(["evidence", "export", "--incident", "1", "--out", str(tmp_path / "lado"),
+              "--config", str(path)])
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "already exists and is not empty" in err and len(err.splitlines()) == 1
+
+
+def test_a_hidden_comment_is_exported_as_it_was_before_it_was_hidden(local_server, tmp_path,
+                                                                     monkeypatch, capsys):
+    graph = local_server()
+    version = f"/{DEFAULT_API_VERSION}"
+    post = f"{PAGE_ID}_822001"
+    recent = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    graph.route("GET", f"{version}/{PAGE_ID}/feed", json_answer({"data": [{
+        "id": post, "created_time": recent, "updated_time": recent,
+        "permalink_url": f"https://www.facebook.com/{PAGE_ID}/posts/822001"}]}))
+    graph.route("GET", f"{version}/{post}/comments", json_answer({"data": [
+        {"id": "822001_2", "message": THREAT, "created_time": recent,
+         "from": {"id": "556", "name": "D Foley"}}]}))
+    graph.route("POST", f"{version}/822001_2", json_answer({"success": True}))
+    monkeypatch.setenv("FB_TOKEN", "EAAB-page-token")
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[daemon]
+data_dir = "data"
+[[schools]]
+id = "oakfield"
+name = "Oakfield Primary School"
+[[schools.accounts]]
+platform = "facebook"
+account = "{PAGE_ID}"
+kinds = ["comments"]
+settings = {{ base_url = "{graph.url}" }}
+credentials = {{ page_access_token = "env:FB_TOKEN" }}
+[[schools.recipients]]
+role = "dsl"
+urls = ["console://"]
+""", encoding="utf-8")
+    config = load(path)
+    _, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    with sessions() as session:
+        item_id = session.scalars(select(models.Item.id).where(
+            models.Item.external_id == "822001_2")).one()
+    main(["action", "hide", str(item_id), "--by", "champion@oakfield.sch.uk",
+          "--config", str(path)])
+    main(["evidence", "export", "--incident", "1", "--out", str(tmp_path / "police"),
+          "--by", "head@oakfield.sch.uk", "--config", str(path)])
+    capsys.readouterr()
+
+    folder = tmp_path / "police"
+    records = [read(folder, e["file"]) for e in read(folder, "manifest.json")["entries"]]
+    reasons = [r["content"].get("reason") or r["content"].get("action") for r in records]
+    assert reasons == ["alerted urgent", "before hide", "hide", "hold"]
+    hide = records[2]["content"]
+    assert (hide["actor"], hide["ok"], hide["item_id"]) == ("champion@oakfield.sch.uk", True,
+                                                             item_id)
+    [payload] = read(folder, "manifest.json")["payloads"]
+    assert payload == {"file": "payloads/facebook-822001_2.json",
+                       "records": [records[0]["seq"], records[1]["seq"]]}
+    assert read(folder, payload["file"])["message"] == THREAT
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "before it was hidden" in html and "champion@oakfield.sch.uk" in html
+    assert "EAAB-page-token" not in "".join(p.read_text(encoding="utf-8")
+                                            for p in folder.rglob("*") if p.is_file())
+    assert verify_folder(folder).ok
