@@ -131,8 +131,10 @@ def _item_rows(platform: str, kinds: set[str], raw_days: int) -> list[tuple[str,
     if platform == "facebook" and "ratings" in kinds:
         rows.append(("Rating", "a recommendation's or review's text and whether it recommends "
                      "the school", "the head's digest counts praise and complaints"))
+    kept = (f"removed after {_days(raw_days)}" if raw_days else "not kept") + (
+        " (an evidence record keeps its copy as long as the comment)")
     rows.append(("Raw payload", f"the API's answer for it as fetched (the fields above as "
-                 f"{title} sent them)", f"{WHY_RAW}; removed after {_days(raw_days)}"))
+                 f"{title} sent them)", f"{WHY_RAW}; {kept}"))
     return rows
 
 
@@ -519,25 +521,37 @@ def _stored(config: Config) -> list[Part]:
     return [Heading("6. Where it is stored"), Bullets(tuple(items))]
 
 
+def _raw_kept(days: int) -> str:
+    return "not kept" if days == 0 else f"{_days(days)} after collection"
+
+
 def _retention(config: Config) -> list[Part]:
     kept = config.settings.retention
+    flagged = _days(kept.flagged_days)
     rows = (
-        ("Raw API payloads", f"{_days(kept.raw_payload_days)} after collection",
+        ("Raw API payloads", _raw_kept(kept.raw_payload_days),
          "they hold more about people than any alert or report uses"),
         ("Text and author of comments nobody needed to act on",
          f"{_days(kept.unflagged_text_days)} after collection",
          "the rows stay without them, so the weekly digest's counts still add up"),
-        ("Flagged comments and their evidence",
-         f"{_days(kept.flagged_days)} after their incident is resolved (from collection for "
-         "one in no incident)", "long enough for a complaint, an appeal or a police enquiry"),
+        ("Flagged comments, with their verdicts, the copies of their words in alerts and "
+         "their evidence records' contents",
+         f"{flagged} after their incident is resolved; an open incident's are kept until it "
+         "is resolved; a flagged comment in no incident, from when it was written",
+         "long enough for a complaint, an appeal, a subject access request or a police "
+         "enquiry that follows"),
+        ("Weekly reports kept in alerts (digest, DSL's summary, follower report)",
+         f"{flagged} after they were sent", "they quote comments"),
         ("An incident under evidence hold, with its comments and evidence",
          "until the hold is released", "held for the police, the LADO or a legal claim"),
         ("Records of removals", "kept", "counts and times only, never what or whose"),
     )
     return [Heading("7. How long it is kept"), _table(("What", "Kept for", "Why"), rows),
-            Paragraph(f"The retention job removes what is due in batches of "
-                      f"{kept.batch_size} rows. Evidence is never edited: its content is removed "
-                      "and its hashes kept, so the chain still verifies.")]
+            Paragraph(f"The daemon runs the retention job once a day, in batches of "
+                      f"{kept.batch_size} rows; `hallmonitor retention run --dry-run` shows what "
+                      "it would remove and `hallmonitor retention log` what it removed. Evidence "
+                      "is never edited: its content is removed and its hashes kept, with an "
+                      "entry saying why, so the chain still verifies.")]
 
 
 def _processors(config: Config) -> list[Part]:
@@ -604,8 +618,7 @@ def _rights() -> list[Part]:
     ))]
 
 
-def _safeguards(config: Config) -> list[Part]:
-    raw = _days(config.settings.retention.raw_payload_days)
+def _safeguards() -> list[Part]:
     return [Heading("10. Safeguards"), Bullets((
         "Only the school's own accounts and explicit mentions or tags of them are read; no "
         "pupil's or member of staff's own account is monitored, and no private message.",
@@ -617,8 +630,8 @@ def _safeguards(config: Config) -> list[Part]:
         "Evidence is append-only and hash-chained per school: any change, deletion or "
         "reordering is detected, and `hallmonitor evidence verify` names the first broken "
         "entry.",
-        f"The retention job removes what is due ({raw} for raw payloads, see section 7) and "
-        "records counts, never content.",
+        "The retention job removes what is due every day (section 7) and records counts, "
+        "never content.",
         "The classifier runs locally: comment text does not leave the server except in alerts "
         "to the school's own staff.",
     ))]
@@ -639,7 +652,7 @@ def document(config: Config, now: datetime | None = None) -> list[Part]:
         "review the assessment with it.", note=True)
     return [Heading(TITLE, 1), intro, *_controller(config), *_watched(config),
             *_collected(config), *_purposes(config), *_recipients(config), *_stored(config),
-            *_retention(config), *_processors(config), *_rights(), *_safeguards(config),
+            *_retention(config), *_processors(config), *_rights(), *_safeguards(),
             closing]
 
 

@@ -196,12 +196,16 @@ def test_a_destination_is_named_by_its_schemes_service(oakfield, url, service):
     assert service_of(load(oakfield), url).name == service
 
 
+FLAGGED = ("Flagged comments, with their verdicts, the copies of their words in alerts and their "
+           "evidence records' contents")
+
+
 def test_the_retention_periods_are_the_configs_own(oakfield):
     before = section(describe(load(oakfield), "md", now=NOW), "7. How long it is kept")
     assert row(before, "Raw API payloads")[1] == "30 days after collection"
     assert row(before, "Text and author of comments nobody needed to act on")[1] \
         == "30 days after collection"
-    assert row(before, "Flagged comments and their evidence")[1].startswith(
+    assert row(before, FLAGGED)[1].startswith(
         "365 days after their incident is resolved")
     assert row(before, "An incident under evidence hold, with its comments and evidence")[1] \
         == "until the hold is released"
@@ -213,11 +217,19 @@ def test_the_retention_periods_are_the_configs_own(oakfield):
     assert row(after, "Raw API payloads")[1] == "14 days after collection"
     assert row(after, "Text and author of comments nobody needed to act on")[1] \
         == "21 days after collection"
-    assert row(after, "Flagged comments and their evidence")[1].startswith(
+    assert row(after, FLAGGED)[1].startswith(
         "400 days after their incident is resolved")
+    assert row(after, "Weekly reports kept in alerts (digest, DSL's summary, follower "
+                      "report)")[1] == "400 days after they were sent"
     assert "batches of 250 rows" in after
     assert "removed after 14 days" in row(section(text, "3. What is collected"),
                                           "Raw payload")[2]
+    # Raw payloads can be not kept at all.
+    oakfield.write_text(oakfield.read_text(encoding="utf-8").replace(
+        "raw_payload_days = 14", "raw_payload_days = 0"), encoding="utf-8")
+    text = describe(load(oakfield), "md", now=NOW)
+    assert row(section(text, "7. How long it is kept"), "Raw API payloads")[1] == "not kept"
+    assert "; not kept" in row(section(text, "3. What is collected"), "Raw payload")[2]
 
 
 def test_it_says_where_the_data_is_without_a_database_password(oakfield, monkeypatch):
