@@ -8,6 +8,7 @@ evidence hold and the active watchlist entry, both of which the erasure names.
 from __future__ import annotations
 
 import json
+import logging
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,8 +207,9 @@ def held_rows(sessions, incident_id: int, watch_id: int) -> set[tuple[str, str]]
     return kept
 
 
-def test_erasure_leaves_nothing_of_the_person_outside_held_evidence(school):
+def test_erasure_leaves_nothing_of_the_person_outside_held_evidence(school, caplog):
     config, path, sessions, items, held, watch_id = school
+    caplog.set_level(logging.DEBUG)
     before = {name: row for name, row in every_row(sessions) if naming_jay(json.dumps(row))}
     assert {"item", "alert", "evidence_record", "follower", "follower_event", "watchlist_entry",
             "paid_read", "incident"} <= set(before), "the data to erase is not all there"
@@ -224,6 +226,9 @@ def test_erasure_leaves_nothing_of_the_person_outside_held_evidence(school):
     assert f"incident #{held} is under evidence hold (held by head" in result.output
     assert "police asked for it" in result.output
     assert f"watchlist entry #{watch_id}" in result.output
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("erasure" in line and "items 3" in line for line in logged)
+    assert not any(naming_jay(line) for line in logged)
 
     kept = held_rows(sessions, held, watch_id)
     left = [(name, row.get("id", row)) for name, row in every_row(sessions)
