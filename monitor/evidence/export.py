@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -352,15 +352,30 @@ def verify_folder(path: Path) -> FolderReport:
             return FolderReport(False, check.problems, 0)
         return FolderReport(False, [f"{path} has no {MANIFEST}: it is not an exported "
                                     "evidence folder, or its manifest was deleted"], 0)
-    _check_files(check, manifest)
-    records = _check_records(check, manifest)
-    payloads = _check_payloads(check, manifest, records)
-    head = str((manifest.get("chain_head") or {}).get("entry_hash", ""))
+    try:
+        _check_files(check, manifest)
+        records = _check_records(check, manifest)
+        payloads = _check_payloads(check, manifest, records)
+        head = str((manifest.get("chain_head") or {}).get("entry_hash", ""))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        check.problem(f"{MANIFEST} is not laid out as an export's manifest: it was altered")
+        return FolderReport(False, check.problems, check.checked)
     return FolderReport(not check.problems, check.problems, check.checked, len(records),
                         payloads, head)
 
 
+def _inside(name: str) -> bool:
+    """Whether a name from the manifest stays inside the folder: a checker must never be sent
+    to read other files."""
+    path = PurePosixPath(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts
+
+
 def _load_json(check: _Check, name: str) -> Any:
+    if not _inside(name):
+        check.problem(f"{MANIFEST} names {name!r}, which is not a file of the folder: "
+                      "it was altered")
+        return None
     try:
         return json.loads((check.folder / name).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -380,6 +395,10 @@ def _check_files(check: _Check, manifest: Mapping[str, Any]) -> None:
     for name in sorted(present - set(listed) - {MANIFEST, SUMS}):
         check.problem(f"{name}: an extra file, not in the manifest")
     for name, entry in sorted(listed.items()):
+        if not _inside(name):
+            check.problem(f"{MANIFEST} names {name!r}, which is not a file of the folder: "
+                          "it was altered")
+            continue
         if name not in present:
             check.problem(f"{name}: missing (the manifest lists it)")
             continue

@@ -86,6 +86,16 @@ footer { margin-top: 22px; padding-top: 8px; border-top: 2px solid var(--accent)
          font-size: 9pt; color: var(--muted); }
 footer code, .notice code { font: 8.5pt "DejaVu Sans Mono", Menlo, Consolas, monospace;
                             color: var(--ink); }
+@media screen and (max-width: 640px) {
+  .page { margin: 0; padding: 16px; box-shadow: none; }
+  table.facts, table.facts tbody, table.facts tr, table.facts th, table.facts td,
+  table.meta, table.meta tbody, table.meta tr, table.meta th, table.meta td {
+    display: block; width: auto; }
+  table.facts tr { border-bottom: 1px solid var(--rule); padding: 4px 0; }
+  table.facts th, table.facts td { border: 0; padding: 1px 0; }
+  table.meta tr { padding: 2px 0; }
+  article.item { padding: 8px 10px; }
+}
 @page { size: A4; margin: 18mm; }
 @media print {
   html { background: #fff; }

@@ -409,3 +409,17 @@ urls = ["console://"]
     assert "EAAB-page-token" not in "".join(p.read_text(encoding="utf-8")
                                             for p in folder.rglob("*") if p.is_file())
     assert verify_folder(folder).ok
+
+
+def test_a_manifest_that_names_files_outside_the_folder_is_refused_not_followed(folder):
+    manifest = read(folder, "manifest.json")
+    manifest["files"].append({"path": "../../outside.txt", "sha256": "0" * 64, "size": 1})
+    manifest["entries"][0]["file"] = "/etc/hostname"
+    write(folder, "manifest.json", manifest)
+    (folder.parent.parent / "outside.txt").write_text("x", encoding="utf-8")
+    said = "\n".join(verify_folder(folder).lines())
+    assert "names '../../outside.txt', which is not a file of the folder" in said
+    assert "names '/etc/hostname', which is not a file of the folder" in said
+    manifest["entries"] = "garbled"
+    write(folder, "manifest.json", manifest)
+    assert "not laid out as an export's manifest" in "\n".join(verify_folder(folder).lines())
