@@ -288,18 +288,31 @@ def _incidents_due(clock: Clock):
     campaign key naming its author's account."""
     incident = models.Incident
     alert_left = exists(select(1).where(models.Alert.incident_id == incident.id,
-                                        models.Alert.title != REMOVED))
+                                        models.Alert.title != REMOVED,
+                                        _not_held(models.Alert.item_id)))
     evidence_left = exists(select(1).where(models.EvidenceRecord.incident_id == incident.id,
-                                           present(models.EvidenceRecord.content)))
+                                           present(models.EvidenceRecord.content),
+                                           _not_held(models.EvidenceRecord.item_id)))
     named = and_(incident.key.startswith(alerts.CAMPAIGN_PREFIX),
                  not_(incident.key.endswith(":-")))
     return select(incident.id).where(_incident_due(clock.flagged_before),
                                      or_(alert_left, evidence_left, named))
 
 
+def _not_held(item_id: Any) -> ColumnElement[bool]:
+    """Of no item (or an item of no incident) under hold: an item in two incidents, one of them
+    held, keeps what is about it in the other too."""
+    held = (select(models.IncidentItem.item_id)
+            .join(models.Incident, models.Incident.id == models.IncidentItem.incident_id)
+            .where(models.Incident.held_at.is_not(None)))
+    return or_(item_id.is_(None), item_id.not_in(held))
+
+
 def _clear_incidents(session: Session, ids: list[int], now: datetime) -> dict[str, int]:
-    evidence = _remove_evidence(session, models.EvidenceRecord.incident_id.in_(ids), now)
-    copies = _blank_alerts(session, models.Alert.incident_id.in_(ids))
+    record, alert = models.EvidenceRecord, models.Alert
+    evidence = _remove_evidence(
+        session, and_(record.incident_id.in_(ids), _not_held(record.item_id)), now)
+    copies = _blank_alerts(session, and_(alert.incident_id.in_(ids), _not_held(alert.item_id)))
     # "campaign:<platform>:<author id>" -> "campaign:<platform>:-": still a campaign, nobody's.
     for incident in session.scalars(select(models.Incident).where(
             models.Incident.id.in_(ids), models.Incident.key.startswith(alerts.CAMPAIGN_PREFIX))):
@@ -313,10 +326,10 @@ def _count_incidents(session: Session, ids: list[int], clock: Clock) -> dict[str
     due = _flagged_due(clock)
     alert, record = models.Alert, models.EvidenceRecord
     return {"alert_copies": _count_alerts(session, and_(
-                alert.incident_id.in_(ids),
+                alert.incident_id.in_(ids), _not_held(alert.item_id),
                 or_(alert.item_id.is_(None), alert.item_id.not_in(due)))),
             "evidence_contents": _count_evidence(session, and_(
-                record.incident_id.in_(ids),
+                record.incident_id.in_(ids), _not_held(record.item_id),
                 or_(record.item_id.is_(None), record.item_id.not_in(due))))}
 
 

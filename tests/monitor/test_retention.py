@@ -399,6 +399,27 @@ def test_a_held_incidents_raw_payloads_and_evidence_stay_while_others_go(world):
     assert all(r.content is not None for r in evidence(world).values())
 
 
+def test_an_item_in_a_held_incident_keeps_what_another_incident_has_of_it(world):
+    with world.sessions.begin() as session:
+        item = add_item(world, session, "I'll be waiting at the gates", ["threat"])
+        held = add_incident(session, [item], status="open")
+        held.held_at = BASE
+        old = add_incident(session, [item], resolved=BASE + DAY,
+                           key="thread:facebook:post-1:threat")
+        about_item = add_alert(session, f"item:{item.id}", item=item, incident=old)
+        escalation = add_alert(session, f"incident:{old.id}:escalation", incident=old,
+                               kind="escalation")
+        seq = record_item(session, item, old.id).seq
+        ids = item.id, about_item.id, escalation.id
+    result = run(world, BASE + (FLAGGED + 5) * DAY)
+    assert (result.flagged_items, result.alert_copies, result.evidence_contents) == (0, 1, 0)
+    assert item_row(world, ids[0]) is not None
+    with world.sessions() as session:
+        assert session.get(models.Alert, ids[1]).title != retention.REMOVED
+        assert session.get(models.Alert, ids[2]).title == retention.REMOVED
+    assert evidence(world)[seq].content is not None
+
+
 # --- weekly reports -----------------------------------------------------------------------------
 
 def test_weekly_reports_lose_their_quoted_comments_after_a_year_and_keep_their_row(world):
