@@ -117,6 +117,9 @@ def render(snapshot: Snapshot) -> str:
     items = [r for r in records if r["kind"] == "item"]
     steps = [r for r in records if r["kind"] not in ("item", chain.REMOVAL)]
     groups = _item_groups(items)
+    removed_by = {int(seq): str(r["content"].get("reason") or "")
+                  for r in records if r["kind"] == chain.REMOVAL and r.get("content")
+                  for seq in r["content"].get("removed") or ()}
     item_steps = {key for key in groups}
     incident_steps = [s for s in steps if _step_item(s) not in item_steps]
     title = (f"Evidence report: incident {snapshot.incident['id']}, "
@@ -125,7 +128,7 @@ def render(snapshot: Snapshot) -> str:
         _masthead(snapshot),
         _section("1. The incident", _incident_table(snapshot.incident, snapshot.school, tz)),
         _section(f"2. The comments ({len(groups)})",
-                 "".join(_item(n, len(groups), group, steps, tz)
+                 "".join(_item(n, len(groups), group, steps, tz, removed_by)
                          for n, group in enumerate(groups.values(), start=1))
                  or '<p class="muted">No comment of this incident is in the records.</p>'),
         _section("3. What was done about the incident",
@@ -200,14 +203,15 @@ def _step_item(step: Mapping[str, Any]) -> Any:
 
 
 def _item(number: int, total: int, group: Sequence[Mapping[str, Any]],
-          steps: Sequence[Mapping[str, Any]], tz: str) -> str:
+          steps: Sequence[Mapping[str, Any]], tz: str, removed_by: Mapping[int, str]) -> str:
     kept = [r for r in group if r.get("content")]
     entries = ", ".join(str(r["seq"]) for r in group)
     if not kept:
         return ("<article class=\"item removed\">\n"
                 f"<h3>Comment {number} of {total} <span class=\"muted\">&middot; chain entr"
                 f"{'y' if len(group) == 1 else 'ies'} {entries}</span></h3>\n"
-                "<p>Its content was removed from the records (retention or erasure) on "
+                "<p>Its content was removed from the records "
+                f"({escape(removed_by.get(int(group[0]['seq'])) or 'retention or erasure')}) on "
                 f"{_at(group[0].get('removed_at'))}. Its hashes remain "
                 "(section 4), so the chain still shows it existed and was not altered.</p>\n"
                 "</article>\n")
@@ -334,8 +338,8 @@ def _entries_table(records: Sequence[Mapping[str, Any]]) -> str:
             "changing, removing or reordering any entry breaks the hashes from there on. The "
             "JSON of each is in <code>records/</code>, named by its number.</p>\n"
             "<table class=\"entries\"><colgroup><col style=\"width:5%\"><col style=\"width:10%\">"
-            "<col style=\"width:23%\"><col></colgroup>"
-            "<thead><tr><th>No.</th><th>Kind</th><th>Recorded</th>"
+            "<col style=\"width:27%\"><col></colgroup>"
+            "<thead><tr><th>No</th><th>Kind</th><th>Recorded</th>"
             "<th>SHA-256 of the content, then the chain hash</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>\n")
 
@@ -409,7 +413,7 @@ def _day(at: datetime, pattern: str) -> str:
 def _at(value: Any) -> str:
     """A time on one line, in UTC, for a detail such as when a verdict was made."""
     at = _parse(value) if value else None
-    return f"{_day(at.astimezone(UTC), '%d %b %Y')}, {at.astimezone(UTC):%H:%M:%S} UTC" \
+    return f"{_day(at.astimezone(UTC), '%d %b %Y')} {at.astimezone(UTC):%H:%M:%S} UTC" \
         if at else "-"
 
 
