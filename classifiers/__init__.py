@@ -7,6 +7,7 @@ sentence encoder and the rules beside it, configured for one school.
 from __future__ import annotations
 
 from classifiers.base import CATEGORIES, Classifier, UnavailableError, Verdict
+from classifiers.names import NameHasher, NameListError, PupilNames
 from classifiers.options import ClassifierOptions
 from classifiers.pupils import read_pupil_names
 
@@ -53,6 +54,9 @@ __all__ = [
     "CATEGORIES",
     "Classifier",
     "ClassifierOptions",
+    "NameHasher",
+    "NameListError",
+    "PupilNames",
     "UnavailableError",
     "Verdict",
     "load_classifier",

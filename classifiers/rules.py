@@ -24,6 +24,7 @@ from classifiers.lexicon import (
     Pattern,
     WordList,
 )
+from classifiers.names import PupilNames, PupilReader
 from classifiers.options import ClassifierOptions
 from classifiers.text import SUFFIXES, Folder, obscure, plain
 
@@ -170,9 +171,10 @@ class Rules:
                 hit = Hit(source.category, _reason(source, match.group(name)), source.strength)
                 hits[row].setdefault((hit.category, hit.reason), hit)
         readings = []
+        names = self._names.reader()
         for row, plain_text in enumerate(plains):
             found = hits[row]
-            for hit in self._names.hits(plain_text):
+            for hit in self._names.hits(names, plain_text):
                 found.setdefault((hit.category, hit.reason), hit)
             readings.append(Reading(plain_text, scrubbed[row], tuple(found.values())))
         return readings
@@ -194,28 +196,36 @@ def _join(texts: Sequence[str]) -> tuple[str, list[int]]:
 
 
 class _Names:
-    """Pupils' full names, alone or with a class; first names only next to a class."""
+    """Pupils' full names, alone or with a class; first names only next to a class. The names
+    are matched by their keyed digests (`classifiers.names`): the rules never see them."""
 
-    def __init__(self, names: Sequence[str]) -> None:
-        # A space in a name matches spaces or hyphens in the text, and the other way round.
-        full = sorted({" ".join(plain(n).replace("-", " ").split()) for n in names
-                       if len(n.replace("-", " ").split()) >= 2})
-        first = sorted({plain(n).split()[0] for n in names if n.split()})
-        self._full_re = compile_words(full) if full else None
-        self._first_class_re = None
-        if first:
-            self._first_class_re = re.compile(
-                rf"(?<![a-z0-9]){_trie_regex(first)}(?![a-z0-9])[ ,(\-]*(?:(?:is |who is |'s )?"
-                rf"(?:in|from|of|at) (?:the )?)?{_CLASS}(?![a-z0-9])")
+    def __init__(self, names: PupilNames | None) -> None:
+        self._names = names if names else None
 
-    def hits(self, plain_text: str) -> list[Hit]:
-        if self._full_re is not None and self._full_re.search(plain_text):
+    def reader(self) -> PupilReader | None:
+        return self._names.reader() if self._names is not None else None
+
+    @staticmethod
+    def hits(reader: PupilReader | None, plain_text: str) -> list[Hit]:
+        if reader is None:
+            return []
+        if reader.full_name_in(plain_text):
             if _CLASS_RE.search(plain_text):
                 return [Hit("personal_data", "pupil name + class", STRONG)]
             return [Hit("personal_data", "pupil name", STRONG)]
-        if self._first_class_re is not None and self._first_class_re.search(plain_text):
-            return [Hit("personal_data", "pupil first name + class", MEDIUM)]
+        for match in _CLASS_RE.finditer(plain_text):
+            # "Jack in 4B", "Jack 4B", "Jack, who is in year 3": the words before the class,
+            # without what joins them to it.
+            head = plain_text[max(0, match.start() - 80):match.start()]
+            joint = _JOINT_RE.search(head)
+            if joint is not None and reader.first_name_ends(head[:joint.start()]):
+                return [Hit("personal_data", "pupil first name + class", MEDIUM)]
         return []
+
+
+# What may stand between a first name and a class ("Jack, who is in the 4B").
+_JOINT_RE = re.compile(r"(?<=[a-z0-9])[ ,(\-]*(?:(?:is |who is |'s )?(?:in|from|of|at) "
+                       r"(?:the )?)?$")
 
 
 def _reason(source: _Source, matched: str) -> str:

@@ -105,8 +105,8 @@ class DaemonSettings(Strict):
     failure_notice_after: Duration = 7200.0
     # An urgent incident nobody has acknowledged is sent again to the DSL and head after this.
     escalate_after: Duration = 1800.0
-    # The key staff names are hashed with before they are stored (a reference, "env:NAME" or
-    # "file:/path"): required when a school has staff_names.
+    # The key pupil and staff names are hashed with before they are stored (a reference,
+    # "env:NAME" or "file:/path"): required when a school has pupil_names or staff_names.
     name_key: str | None = None
 
     _tz = field_validator("timezone")(_timezone)
@@ -582,14 +582,15 @@ def _collect_secrets(settings: Settings, base_dir: Path) -> tuple[dict[str, secr
 
 def _name_key(settings: Settings, wanted: list[tuple[str, str]]) -> list[str]:
     """`[daemon] name_key`: a reference, added to `wanted`; required when a school lists its
-    staff, whose names are stored only hashed with it."""
+    pupils or its staff, whose names are stored only hashed with it."""
     key = settings.daemon.name_key
     if key is None:
-        listing = [f"schools[{s}]" for s, school in enumerate(settings.schools)
-                   if school.staff_names is not None]
+        listing = [(f"schools[{s}]", kind) for s, school in enumerate(settings.schools)
+                   for kind in ("pupil", "staff") if getattr(school, f"{kind}_names") is not None]
         if listing:
-            return [f"{listing[0]}.staff_names: needs [daemon] name_key, the key staff names "
-                    "are hashed with, as a reference such as \"env:HALLMONITOR_NAME_KEY\""]
+            where, kind = listing[0]
+            return [f"{where}.{kind}_names: needs [daemon] name_key, the key {kind} names are "
+                    "hashed with, as a reference such as \"env:HALLMONITOR_NAME_KEY\""]
         return []
     if not secrets.is_reference(key):
         return ["daemon.name_key: write a reference such as \"env:NAME\" or \"file:/path\", "

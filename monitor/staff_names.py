@@ -1,5 +1,5 @@
-"""Lists of people's names kept only as keyed hashes: the school's staff (for followers who
-imitate a member of staff), and in the same way later its pupils.
+"""The school's staff list, kept only as keyed hashes (`monitor.name_lists`), for followers who
+imitate a member of staff.
 
 IT exports the list from the school's management information system as a CSV, named in the
 config like the pupil-name list (`staff_names = "staff.csv"`). Loading it stores, in the
@@ -15,9 +15,6 @@ A surname alone is not a form: "Smith" follows a school for many reasons.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,15 +23,28 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classifiers import read_pupil_names
-from classifiers.text import LEET, plain
-from monitor import models, secrets
+from classifiers.names import NameHasher, NameListError, joined, readings, squash
+from classifiers.text import plain
+from monitor.name_lists import (
+    STAFF,
+    changed_since,
+    hasher_for,
+    name_key_reference,
+    save_list,
+    saved_list,
+    setting_name,
+)
 
 if TYPE_CHECKING:  # the config checks a staff list with `read_staff_names` when it loads
     from monitor.config import Config, School
+
+__all__ = ["STAFF", "HashedNames", "NameHasher", "NameListError", "NameMatcher",
+           "candidate_forms", "hasher_for", "load_staff_names", "name_forms",
+           "name_key_reference", "read_staff_names", "readings", "setting_name", "squash",
+           "staff_names_for", "store_names", "stored_names"]
 
 TITLES = ("mr", "mrs", "miss", "ms", "mx", "dr", "sir")
 # Forms shorter than this are too common to mean anything ("mrlee" is the shortest kept).
@@ -46,71 +56,12 @@ MAX_FORM = 32
 MAX_WORDS = 4
 
 _WORD_RE = re.compile(r"[a-z0-9]+")
-_DIGITS_RE = re.compile(r"[0-9]+")
-_KEY_CHECK = b"hallmonitor name list key check"
-
-
-class NameListError(ValueError):
-    """A name list that cannot be loaded or used; the message names the list, never a name."""
-
-
-class NameHasher:
-    """Keyed digests of name forms. The key comes from a secret reference and is never shown."""
-
-    __slots__ = ("_key",)
-
-    def __init__(self, key: str | bytes) -> None:
-        if not key:
-            raise NameListError("the key for hashing names is empty")
-        self._key = key.encode("utf-8") if isinstance(key, str) else key
-
-    def digest(self, form: str) -> str:
-        # 128 bits are plenty to tell a few hundred names apart, and halve what is stored.
-        return hmac.digest(self._key, form.encode("utf-8"), "sha256").hex()[:32]
-
-    @property
-    def fingerprint(self) -> str:
-        """Which key the stored digests were made with, without revealing it: a list hashed
-        under another key would silently match nothing, so it is refused instead."""
-        return hmac.digest(self._key, _KEY_CHECK, "sha256").hex()[:16]
-
-    def __repr__(self) -> str:
-        return "NameHasher(****)"
-
-
-# --- normalising -------------------------------------------------------------------------------
-
-def readings(text: str) -> list[list[str]]:
-    """The words of a name or handle as people disguise them: as written (accents and case
-    folded by the classifier's `plain`), with the classifier's leetspeak stand-ins read as
-    letters ("0akfield" -> oakfield), and with digits dropped ("jsmith88" -> jsmith)."""
-    text = _joined(plain(text)) if text else ""
-    words = _WORD_RE.findall(text)
-    # Stand-ins such as @ and $ are not word characters: read them before splitting.
-    leet = _WORD_RE.findall(text.translate(LEET))
-    no_digits = [w for w in (_DIGITS_RE.sub("", w) for w in words) if w]
-    found: list[list[str]] = []
-    for reading in (words, leet, no_digits):
-        if reading and reading not in found:
-            found.append(reading)
-    return found
-
-
-def _joined(plain_text: str) -> str:
-    """Apostrophes join ("o'brien" -> obrien); underscores separate, as spaces do."""
-    return plain_text.replace("'", "").replace("_", " ")
-
-
-def squash(text: str) -> str:
-    """The letters and digits of `text`, lower-cased and unaccented: "Oakfield Primary" ->
-    oakfieldprimary."""
-    return "".join(_WORD_RE.findall(_joined(plain(text))))
 
 
 def name_forms(name: str) -> set[str]:
     """The forms of one person's name that a follower imitating them might use."""
     # A double-barrelled surname is one surname: "Smith-Jones" -> smithjones.
-    words = _WORD_RE.findall(_joined(plain(name)).replace("-", ""))
+    words = _WORD_RE.findall(joined(plain(name)).replace("-", ""))
     words = [w for w in words if w not in TITLES]
     if len(words) < 2:
         return set()
@@ -165,44 +116,24 @@ class HashedNames:
         return any(hasher.digest(form) in self.digests for form in candidate_forms(text))
 
 
-def setting_name(school_id: str, kind: str) -> str:
-    name = f"names:{kind}:{school_id}"
-    if len(name) <= 64:
-        return name
-    # Setting names are at most 64 characters; a long school id is shortened by its digest.
-    return f"names:{kind}:{hashlib.sha256(school_id.encode()).hexdigest()[:40]}"
-
-
 def store_names(session: Session, school_id: str, kind: str, names: Sequence[str],
                 hasher: NameHasher, now: datetime) -> HashedNames:
     """Replace the school's stored list of this kind with the digests of `names`' forms."""
-    digests = sorted({hasher.digest(form) for name in names for form in name_forms(name)})
-    listed = HashedNames(kind, hasher.fingerprint, frozenset(digests), len(names),
-                         now.isoformat())
-    value = json.dumps({"fingerprint": listed.fingerprint, "people": listed.people,
-                        "loaded_at": listed.loaded_at, "digests": digests})
-    row = session.get(models.Setting, setting_name(school_id, kind))
-    if row is None:
-        session.add(models.Setting(name=setting_name(school_id, kind), value=value))
-    else:
-        row.value = value
-    session.flush()
-    return listed
+    digests = {hasher.digest(form) for name in names for form in name_forms(name)}
+    stored = save_list(session, school_id, kind, hasher, len(names), {"digests": digests}, now)
+    return HashedNames(kind, stored.fingerprint, stored.sets["digests"], stored.people,
+                       stored.loaded_at)
 
 
 def stored_names(session: Session, school_id: str, kind: str) -> HashedNames | None:
-    value = session.scalar(select(models.Setting.value)
-                           .where(models.Setting.name == setting_name(school_id, kind)))
-    if value is None:
+    stored = saved_list(session, school_id, kind)
+    if stored is None:
         return None
-    data = json.loads(value)
-    return HashedNames(kind, data["fingerprint"], frozenset(data["digests"]), data["people"],
-                       data["loaded_at"])
+    return HashedNames(kind, stored.fingerprint, stored.sets.get("digests", frozenset()),
+                       stored.people, stored.loaded_at)
 
 
 # --- staff, from the config --------------------------------------------------------------------
-
-STAFF = "staff"
 
 
 def read_staff_names(path: str | PathLike[str]) -> list[str]:
@@ -217,25 +148,6 @@ def read_staff_names(path: str | PathLike[str]) -> list[str]:
 def staff_list_path(school: School) -> Path | None:
     """The school's staff CSV from the config (`staff_names`), if it names one."""
     return getattr(school, "staff_names", None)
-
-
-def name_key_reference(config: Config) -> str | None:
-    """The secret reference of the key names are hashed with (`[daemon] name_key`)."""
-    return getattr(config.daemon, "name_key", None)
-
-
-def hasher_for(config: Config) -> NameHasher | None:
-    reference = name_key_reference(config)
-    if not reference:
-        return None
-    try:
-        key = config.secret(reference)
-    except KeyError:  # a reference the config did not resolve when it loaded
-        try:
-            key = secrets.resolve(reference)
-        except secrets.SecretError as exc:
-            raise NameListError(f"the key for hashing names: {exc}") from None
-    return NameHasher(key)
 
 
 def load_staff_names(session: Session, school_id: str, path: str | PathLike[str],
@@ -266,17 +178,9 @@ def staff_names_for(session: Session, config: Config, school: School,
     listed = stored_names(session, school.id, STAFF)
     path = staff_list_path(school)
     if path is not None and (listed is None or listed.fingerprint != hasher.fingerprint
-                             or _changed_since(path, listed.loaded_at)):
+                             or changed_since(path, listed.loaded_at)):
         listed = load_staff_names(session, school.id, path, hasher, now)
     if listed is None:
         return None
     return NameMatcher(hasher, listed)
 
-
-def _changed_since(path: Path, loaded_at: str) -> bool:
-    """Whether IT has exported the list again since it was loaded."""
-    try:
-        modified = path.stat().st_mtime
-    except OSError:
-        return False  # reading it says what is wrong; a list already stored keeps working
-    return modified > datetime.fromisoformat(loaded_at).timestamp()

@@ -9,6 +9,7 @@ where they are shown (excerpts, examples) or for the praise and complaint phrase
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 from monitor import costs, incidents, models, rules
 from monitor.config import Config
 from monitor.digest import phrases
+
+log = logging.getLogger(__name__)
 
 Week = tuple[datetime, datetime]
 # A question is unanswered if the school has not replied this long after it was asked.
@@ -506,10 +509,11 @@ def _names(session: Session, config: Config, school_id: str, start: datetime, en
     names: list[str] = [config.school_name(school_id)]
     if school is not None:
         names += [recipient.name for recipient in school.recipients]
-        names += _pupil_names(school)
     names += session.scalars(select(models.StaffUser.name)
                              .where(models.StaffUser.school_id == school_id))
     first = min([start, *(s for s, _ in earlier)])
+    if school is not None:
+        names += _pupil_names(session, config, school, first, end)
     item = models.Item
     for name, handle in session.execute(
             select(item.author_name, item.author_handle).distinct()
@@ -522,15 +526,29 @@ def _names(session: Session, config: Config, school_id: str, start: datetime, en
     return phrases.name_words(names) - generic
 
 
-def _pupil_names(school) -> list[str]:
-    if not school.pupil_names:
-        return []
-    from classifiers import read_pupil_names
+def _pupil_names(session: Session, config: Config, school, first: datetime,
+                 end: datetime) -> list[str]:
+    """The words of the period's comments that are words of the school's pupil names. The list
+    is held only as keyed digests, so each distinct word said is hashed and looked up."""
+    from classifiers.names import NameListError
+    from monitor.name_lists import pupil_names_for
 
     try:
-        return read_pupil_names(school.pupil_names)
-    except ValueError:  # reported by the config check; the digest still goes out
+        pupils = pupil_names_for(session, config, school, store=False)
+    except NameListError as exc:  # the pipeline logs it too; the digest still goes out
+        log.warning("school %s: the digest's phrases cannot leave out pupil names: %s",
+                    school.id, exc)
         return []
+    if not pupils:
+        return []
+    item = models.Item
+    said: set[str] = set()
+    for text in session.scalars(
+            select(item.text).where(item.school_id == school.id, item.created_at >= first,
+                                    item.created_at < end, item.text != "")
+            .execution_options(yield_per=2000)):
+        said.update(phrases.tokens(text))
+    return [word for word in said if pupils.is_name_word(word)]
 
 
 # --- unanswered questions -----------------------------------------------------------------------
