@@ -34,6 +34,8 @@ _BREAK_RE = re.compile(r"[^a-z0-9'\s_\-]+")
 # A letter next to a leetspeak stand-in: only then is the leetspeak reading worth hashing too.
 _MIXED_RE = re.compile(r"[a-z][0-9@$!|€£]|[0-9$!|€£][a-z]")
 _KEY_CHECK = b"hallmonitor name list key check"
+# How many ordinary (not name) words a list remembers having hashed.
+_ORDINARY_KEPT = 100_000
 # The longest full name matched, in words ("Mary Ann Smith Jones").
 MAX_WORDS = 4
 # Words so common in comments that they are not worth hashing, and that are nobody's name.
@@ -159,6 +161,11 @@ class PupilNames:
     first: frozenset[str]
     words: frozenset[str]
     people: int = 0
+    # Words already hashed and found to be no word of any listed name ("lovely", "assembly"):
+    # most words of most comments, so they are not hashed again. Only words that are NOT names
+    # are remembered, and only in memory.
+    _ordinary: dict[str, None] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False, hash=False)
 
     @classmethod
     def hashed(cls, names: Sequence[str], hasher: NameHasher | None = None) -> PupilNames:
@@ -184,11 +191,24 @@ class PupilNames:
     def is_name_word(self, word: str) -> bool:
         """Whether `word` is one of the words of a listed name."""
         words = name_words(word)
-        return len(words) == 1 and self.hasher.digest(words[0]) in self.words
+        return len(words) == 1 and self._listed_word(words[0])
+
+    def _listed_word(self, word: str) -> bool:
+        """Whether a normalised single word is a word of a listed name."""
+        ordinary = self._ordinary
+        if word in ordinary or len(word) < 2 or word in _NEVER_NAMES or word.isdigit():
+            return False
+        if self.hasher.digest(word) in self.words:
+            return True
+        if len(ordinary) >= _ORDINARY_KEPT:
+            ordinary.clear()  # a bound on memory; the common words come back quickly
+        ordinary[word] = None
+        return False
 
 
 class PupilReader:
-    """Matches texts against one `PupilNames`, hashing each distinct word once per batch."""
+    """Matches texts against one `PupilNames`, hashing each distinct run of words once per
+    batch."""
 
     __slots__ = ("_digests", "_names")
 
@@ -210,7 +230,7 @@ class PupilReader:
         for words in _runs(plain_text):
             for start, word in enumerate(words):
                 # A full name starts with one of the list's words: hash longer runs only there.
-                if word in _NEVER_NAMES or self._digest(word) not in names.words:
+                if not names._listed_word(word):
                     continue
                 for end in range(start + 2, min(len(words), start + MAX_WORDS) + 1):
                     if self._digest(" ".join(words[start:end])) in names.full:

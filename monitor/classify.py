@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from classifiers import ClassifierOptions, load_classifier
 from classifiers.base import Classifier
-from classifiers.names import NameListError, PupilNames
+from classifiers.names import PupilNames
 from monitor.config import Config, School
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class ClassifierCache:
     through the session (indexed lookups) and rebuilds the classifier when either has changed,
     so a retrained adjustment or a newly exported pupil list applies from the next page on.
     Without a session the classifier last built for the school is given (at first, one without
-    any adjustment, its pupil names hashed from the CSV in memory)."""
+    any adjustment, its pupil names hashed from its CSV in memory, storing nothing)."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -56,8 +56,8 @@ class ClassifierCache:
             if session is None and cached is not None:
                 return cached[1]
             version = stored_version(session, school.id) if session is not None else None
-            pupils = self._pupils(school, session) if session is not None else None
-            key = (version, _list_key(school, pupils, session is not None))
+            pupils = self._pupils(school, session)
+            key = (version, _list_key(pupils))
             if cached is None or cached[0] != key:
                 adjustment = (stored_adjustment(session, school.id) if version is not None
                               else None)
@@ -67,14 +67,16 @@ class ClassifierCache:
                 self._by_school[school.id] = cached
             return cached[1]
 
-    def _pupils(self, school: School, session: Session) -> PupilNames | None:
-        """The school's pupil names from the database; an unusable list is logged (once while
-        it stays so) and the school is classified without it rather than not at all."""
-        from monitor.name_lists import pupil_names_for
+    def _pupils(self, school: School, session: Session | None) -> PupilNames:
+        """The school's pupil names from the database (without a session, its CSV hashed in
+        memory); an unusable list is logged (once while it stays so) and the school is
+        classified without it rather than not at all."""
+        from monitor.name_lists import pupil_names_for, pupil_names_in_memory
 
         try:
-            pupils = pupil_names_for(session, self.config, school)
-        except NameListError as exc:
+            pupils = (pupil_names_for(session, self.config, school) if session is not None
+                      else pupil_names_in_memory(self.config, school))
+        except ValueError as exc:  # NameListError, or the CSV read in memory
             if self._problems.get(school.id) != str(exc):
                 log.error("school %s: pupil names are not being matched: %s", school.id, exc)
                 self._problems[school.id] = str(exc)
@@ -83,15 +85,13 @@ class ClassifierCache:
         return pupils if pupils is not None else _NO_PUPILS
 
 
-# A school without a usable pupil list: distinct from None, which means "hash the CSV".
+# A school without a usable pupil list.
 _NO_PUPILS = PupilNames.hashed([])
 
 
-def _list_key(school: School, pupils: PupilNames | None, stored: bool) -> tuple:
-    """What tells one pupil list from another, without keeping the list twice."""
-    if not stored:
-        return ("from the file",) if school.pupil_names else ("none",)
+def _list_key(pupils: PupilNames) -> tuple:
+    """What tells one pupil list from another (the same digests, from the file or from the
+    database, are the same list), without keeping the list twice."""
     if not pupils:
         return ("none",)
-    return ("stored", pupils.hasher.fingerprint, pupils.people,
-            hash((pupils.full, pupils.first)))
+    return (pupils.hasher.fingerprint, pupils.people, hash((pupils.full, pupils.first)))
