@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from monitor import models
 from monitor.config import Config, load
 from monitor.daemon import Daemon, open_database
+from monitor.digest import content
 from monitor.digest.build import build_digest
 from monitor.name_lists import PUPIL, saved_list
 from tests.builders import COMMENTS, START, write_config, write_replay
@@ -91,6 +92,10 @@ def test_a_full_run_keeps_no_pupil_name_in_clear_and_still_flags_a_named_pupil(
             year, week, _ = START.isocalendar()  # the week the comments were written in
             build_digest(session, config, "head", "oakfield", f"{year}-W{week:02d}",
                          now=datetime.now(UTC))
+            # The digest's phrases leave out the words of a listed name that comments said.
+            said = content._pupil_names(session, config, config.schools[0],
+                                        START - timedelta(days=1), datetime.now(UTC))
+        assert sorted(said) == ["amelia", "hart", "jones"]
         verdict = verdict_of(sessions, COMMENT)
         assert "personal_data" in verdict.categories
         assert "pupil name + class" in verdict.reasons["personal_data"]
