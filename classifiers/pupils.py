@@ -43,9 +43,13 @@ def read_pupil_names(path: str | PathLike[str]) -> list[str]:
     full = _find(header, _FULL)
     first, last = _find(header, _FIRST), _find(header, _LAST)
     if full is None and (first is None or last is None):
+        # The cells found are not shown: in a file without a header row they are a name, and
+        # this message is printed and logged.
         raise ValueError(
             f"pupil-name list {path}: the first row must name the columns, with either a 'name' "
-            f"column or 'first name' and 'surname' columns (found: {', '.join(rows[0])})")
+            f"column or 'first name' and 'surname' columns, separated by commas (its first row "
+            f"has {len(rows[0])} cell{'' if len(rows[0]) == 1 else 's'}, none of them one of "
+            "those)")
     names: dict[str, None] = {}
     for row in rows[1:]:
         parts = [_cell(row, full)] if full is not None else [_cell(row, first), _cell(row, last)]

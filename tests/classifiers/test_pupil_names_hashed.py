@@ -98,3 +98,13 @@ def test_a_batch_matches_each_text_on_its_own():
     found = [[h.reason for h in reading.hits if "pupil" in h.reason]
              for reading in RULES.read_all(texts)]
     assert found == [[], ["pupil name"], ["pupil first name + class"], [], []]
+
+
+def test_a_list_without_a_header_row_is_refused_without_showing_its_first_name(tmp_path):
+    from classifiers import read_pupil_names
+
+    path = tmp_path / "pupils.csv"
+    path.write_text("Amelia Hart-Jones,5C\nJack Smith,4B\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="first row must name the columns") as error:
+        read_pupil_names(path)
+    assert "amelia" not in str(error.value).lower() and "2 cells" in str(error.value)
