@@ -166,13 +166,20 @@ def pupil_names_for(session: Session, config: Config, school: School,
     """The school's pupil names as digests from the database, with the hasher to match them;
     loaded from the configured CSV first when the stored list is missing, was hashed under
     another key or the file has changed (with `store=False`, hashed in memory only, for a
-    reader that writes nothing). None when the school has no list.
+    reader that writes nothing). None when the school has no list; a list stored before the
+    config stopped naming one is removed.
 
     Raises NameListError when the stored list cannot be used: hashed under another key and its
     file cannot be read to hash it again, or no key configured for a stored list."""
     stored = saved_list(session, school.id, PUPIL)
     path = pupil_list_path(school)
-    if stored is None and path is None:
+    if path is None:
+        if stored is not None and store:
+            # The school no longer lists its pupils: their hashes are not kept either.
+            session.delete(session.get(models.Setting, setting_name(school.id, PUPIL)))
+            session.flush()
+            log.info("school %s: no pupil_names in the config; the stored pupil-name list is "
+                     "removed", school.id)
         return None
     hasher = hasher_for(config)
     if hasher is None:

@@ -185,3 +185,22 @@ def test_a_pupil_list_needs_a_key_given_by_reference(tmp_path, monkeypatch, daem
         load(write_config(tmp_path, daemon=daemon, extra_school=f'pupil_names = "{pupils}"'))
     assert expected in str(info.value)
     assert "a-key-written-inline" not in str(info.value)
+
+
+def test_a_list_no_longer_in_the_config_is_removed_from_the_database(tmp_path, monkeypatch):
+    config = setup(tmp_path, monkeypatch)
+    engine, sessions = open_database(config)
+    Daemon(config, sessions).poll_once()
+    engine.dispose()
+    with_list = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        "\n".join(line for line in with_list.splitlines() if "pupil_names" not in line),
+        encoding="utf-8")
+    unlisted = load(tmp_path / "config.toml")
+    write_replay(tmp_path / "fb", ["Is Amelia Hart-Jones ok?"], first_id=70)
+    engine, sessions = open_database(unlisted)
+    Daemon(unlisted, sessions).poll_once()
+    with sessions() as session:
+        assert saved_list(session, "oakfield", PUPIL) is None
+    engine.dispose()
+    assert "personal_data" not in verdict_of(sessions, "Is Amelia Hart-Jones ok?").categories
