@@ -1,7 +1,8 @@
 """Writing the outbox: incidents, alerts and one delivery per destination.
 
 Everything here runs inside the caller's transaction (the pipeline's page transaction), so an
-item, its verdict and its alerts are committed together or not at all.
+item, its verdict and its alerts are committed together or not at all; so is the item's entry in
+its school's evidence chain when it is alerted as high or urgent (`monitor.evidence.record`).
 
 Flagged items are grouped into incidents by harm (see `incidents.harm_of`): a threat, a
 safeguarding concern, a pupil's personal data and hostility are handled by different people with
