@@ -132,13 +132,21 @@ class _Writer:
         return row
 
 
+def name_key(directory: Path) -> str:
+    """The `[daemon]` line giving the key pupil names are hashed with (a file beside the
+    config), which a school with a pupil-name list needs."""
+    key = directory / "name.key"
+    key.write_text("a-test-key-for-the-digest-0123456789", encoding="utf-8")
+    return f'name_key = "file:{key}"'
+
+
 def write_school_config(directory: Path) -> Path:
     """Oakfield's config: a Facebook Page, a pupil-name list, and named recipients."""
     pupils = directory / "pupils.csv"
     pupils.write_text(f"name\n{PUPIL}\nNoah Williams\n", encoding="utf-8")
     path = write_config(directory, {"digital_champion": ["console://"], "dsl": ["console://"],
                                     "head": ["console://"]},
-                        extra_school=f'pupil_names = "{pupils}"')
+                        daemon=name_key(directory), extra_school=f'pupil_names = "{pupils}"')
     text = path.read_text(encoding="utf-8").replace(
         'role = "digital_champion"\n', f'role = "digital_champion"\nname = "{TEACHER}"\n')
     path.write_text(text, encoding="utf-8")

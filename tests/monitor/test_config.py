@@ -226,8 +226,10 @@ def test_pupil_names_reach_the_classifier(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DSL_URL", "json://localhost/hook")
     (tmp_path / "pupils.csv").write_text("name\nLily Evans\nTom Baker\n")
-    text = GOOD.replace('name = "Oakfield Primary School"',
-                        'name = "Oakfield Primary School"\npupil_names = "pupils.csv"')
+    (tmp_path / "name.key").write_text("a-test-key-0123456789")
+    text = '[daemon]\nname_key = "file:name.key"\n' + GOOD.replace(
+        'name = "Oakfield Primary School"',
+        'name = "Oakfield Primary School"\npupil_names = "pupils.csv"')
     config = parse(text, path=tmp_path / "c.toml")
     classifier = ClassifierCache(config).for_school(config.schools[0])
     [verdict] = classifier.predict(["well done lily evans in 3B, what a star"])

@@ -24,7 +24,7 @@ from monitor.digest.send import DIGEST_KIND, Plan, dedupe_key, digests_due, enqu
 from monitor.digest.weeks import SchoolWeek
 from tests.builders import write_config
 from tests.conftest import wait_for
-from tests.digest_builder import NOW, SCHOOL, Built, build_quiet
+from tests.digest_builder import NOW, SCHOOL, Built, build_quiet, name_key
 from tests.digest_builder import build as build_week
 
 WEEK = "2026-W47"  # Monday 16 November 2026, the builder's week
@@ -55,7 +55,7 @@ def configure(directory: Path, recipients: dict[str, list[str]], *, school: str 
     """Oakfield's config written again with these recipients (and any term dates, or a trust),
     over the database the builder filled."""
     pupils = directory / "pupils.csv"
-    path = write_config(directory, recipients,
+    path = write_config(directory, recipients, daemon=name_key(directory),
                         extra_school=f'pupil_names = "{pupils}"\n{school}')
     path.write_text(path.read_text(encoding="utf-8") + tail, encoding="utf-8")
     return load(path)

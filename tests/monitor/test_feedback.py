@@ -99,6 +99,8 @@ def test_corrections_go_with_their_items_when_retention_removes_them(polled):
     with sessions.begin() as session:
         session.execute(update(models.Item).where(models.Item.id == 1)
                         .values(created_at=long_ago, fetched_at=long_ago))
+        # Retention keeps an open incident's items: someone still has to deal with them.
+        session.execute(update(models.Incident).values(status="resolved", resolved_at=long_ago))
     daemon.apply_retention()
     with sessions() as session:
         assert set(session.scalars(select(models.Item.id))) == {2, 3}
