@@ -234,6 +234,8 @@ def shown_db(config: Config) -> str:
 
 
 def actor_option(command: Callable) -> Callable:
-    """`--by NAME`: who is acting, recorded in the audit trail (default: $USER)."""
-    return click.option("--by", "actor", default=lambda: os.environ.get("USER", "cli"),
+    """`--by NAME` (or `--actor NAME`): who is acting, recorded in the audit trail (default:
+    $USER)."""
+    return click.option("--by", "--actor", "actor", metavar="NAME",
+                        default=lambda: os.environ.get("USER", "cli"),
                         help="Who is acting (recorded in the audit trail).")(command)

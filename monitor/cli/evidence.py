@@ -11,9 +11,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.cli.common import BadInput, Failure, config_options, load_config, local_time, open_db
+from monitor.cli.common import (
+    BadInput,
+    Failure,
+    actor_option,
+    config_options,
+    load_config,
+    local_time,
+    open_db,
+)
 from monitor.cli.common import table as text_table
-from monitor.cli.incidents import IncidentId, hold_actor_option
+from monitor.cli.incidents import IncidentId
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -96,7 +104,7 @@ def _verify_folder(path: Path) -> None:
 @click.option("--out", "out_dir", metavar="DIR", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="A new (or empty) folder to write it to.")
-@hold_actor_option
+@actor_option
 def evidence_export(config: Config, incident_id: int, out_dir: Path, actor: str) -> None:
     """Write an incident's evidence to a folder a head can hand over (a readable report, the
     records, the raw payloads and a manifest of SHA-256 sums), and put the incident under

@@ -5,7 +5,6 @@ ones the console calls."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -320,19 +319,12 @@ def incidents_note(config: Config, incident_id: int, text: str, actor: str) -> N
     _change(config, call)
 
 
-def hold_actor_option(command: Callable) -> Callable:
-    """`--by NAME` (or `--actor NAME`): who is acting, named in the trail (default: $USER)."""
-    return click.option("--by", "--actor", "actor", metavar="NAME",
-                        default=lambda: os.environ.get("USER", "cli"),
-                        help="Who is acting (recorded in the trail).")(command)
-
-
 @incidents.command("hold")
 @config_options
 @incident_id_argument
 @click.option("--reason", default="", metavar="TEXT",
               help="Why it is held (a police inquiry, a LADO referral...), for the trail.")
-@hold_actor_option
+@actor_option
 def incidents_hold(config: Config, incident_id: int, reason: str, actor: str) -> None:
     """Put an incident under evidence hold: retention and erasure leave its items and evidence
     alone until the hold is released. Its items are kept in the evidence chain if they are not
@@ -352,7 +344,7 @@ def incidents_hold(config: Config, incident_id: int, reason: str, actor: str) ->
 @incidents.command("release")
 @config_options
 @incident_id_argument
-@hold_actor_option
+@actor_option
 def incidents_release(config: Config, incident_id: int, actor: str) -> None:
     """Release an incident's evidence hold: from now on retention treats it like any other."""
     def call(module, sessions) -> str:
