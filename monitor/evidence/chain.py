@@ -88,18 +88,20 @@ def remove_content(session: Session, school_id: str, seqs: Iterable[int], reason
     """Remove the content of these entries (retention, erasure), keeping their hashes, and say
     so in a new entry. Returns how many were removed. `reason` is a word such as "retention"
     or "erasure", never anything about whom the content was."""
-    seqs = sorted(set(seqs))
+    # `removed_at`, not `content`, says whether it is still there: a JSON column stores None as
+    # the JSON value null, which "IS NOT NULL" does not see. Already removed: not again.
+    record = models.EvidenceRecord
+    seqs = sorted(session.scalars(select(record.seq).where(
+        record.school_id == school_id, record.seq.in_(set(seqs)), record.removed_at.is_(None))))
     if not seqs:
         return 0
-    removed = session.execute(
-        update(models.EvidenceRecord)
-        .where(models.EvidenceRecord.school_id == school_id, models.EvidenceRecord.seq.in_(seqs),
-               models.EvidenceRecord.content.is_not(None))
-        .values(content=None, removed_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+    session.execute(update(record)
+                    .where(record.school_id == school_id, record.seq.in_(seqs))
+                    .values(content=None, removed_at=now)
+                    .execution_options(synchronize_session=False))
     append(session, school_id, REMOVAL, {"removed": seqs, "reason": reason,
                                          "at": now.isoformat()}, now=now)
-    return removed
+    return len(seqs)
 
 
 @dataclass(frozen=True)

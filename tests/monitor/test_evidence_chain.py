@@ -289,3 +289,19 @@ def test_two_writers_at_once_never_share_a_number_or_fork_the_chain(database, tm
     with sessions() as session:
         assert chain.verify_school(session, "oakfield").broken is None
     engine.dispose()
+
+
+def test_content_removed_once_is_not_removed_or_counted_again(page):
+    build_chain(page)
+    record = models.EvidenceRecord
+    with page.sessions.begin() as session:
+        first = chain.remove_content(session, "oakfield", [1, 2], "retention",
+                                     now=datetime.now(UTC))
+        entries = chain.count(session, "oakfield")
+    with page.sessions.begin() as session:
+        again = chain.remove_content(session, "oakfield", [1, 2], "erasure",
+                                     now=datetime.now(UTC))
+        assert chain.count(session, "oakfield") == entries  # no second removal entry
+        assert session.scalar(select(record.content).where(record.seq == 1)) is None
+        assert chain.verify_school(session, "oakfield").broken is None
+    assert (first, again) == (2, 0)
