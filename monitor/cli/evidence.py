@@ -142,7 +142,7 @@ def evidence_list(config: Config, incident_id: int | None, school_id: str | None
             ["school", "seq", "kind", "recorded", "item", "incident", "content", "what"],
             [[r.school_id, r.seq, r.kind, local_time(r.recorded_at, _timezone(config, r)),
               r.item_id or "-",
-              r.incident_id or "-", "removed" if r.content is None else "held",
+              r.incident_id or "-", "removed" if r.content is None else "kept",
               _what(r)] for r in rows]))
 
 

@@ -241,7 +241,7 @@ def test_verify_of_something_that_is_not_a_folder_is_one_line(tmp_path, capsys):
     assert "is not a folder" in line
 
 
-def test_evidence_list_shows_each_entry_and_whether_its_content_is_held(page, capsys):
+def test_evidence_list_shows_each_entry_and_whether_its_content_is_still_kept(page, capsys):
     build_chain(page)
     main(["evidence", "list", "--incident", str(page.incident_of(page.threat)),
           "--config", str(page.path)])
@@ -252,7 +252,7 @@ def test_evidence_list_shows_each_entry_and_whether_its_content_is_held(page, ca
     assert [row.split()[1] for row in rows] == ["1", "3", "4", "7", "8"]
     assert "alerted urgent: \"I'll be waiting at the gates for that t…\"" in rows[0]
     assert "hide by champion@school" in rows[2]
-    assert all(" held " in row for row in rows)
+    assert all(" kept " in row for row in rows)
 
 
 def test_two_writers_at_once_never_share_a_number_or_fork_the_chain(database, tmp_path):
