@@ -9,7 +9,7 @@ from monitor.actions import ActionError, available_actions, take_action
 from monitor.cli import main
 from monitor.config import load
 from monitor.daemon import Daemon, open_database
-from tests.builders import write_config, write_replay
+from tests.builders import write_config, write_graph_config, write_replay
 from tests.http_server import json_answer
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -51,23 +51,7 @@ def facebook(local_server, tmp_path, monkeypatch):
     ]}))
     graph.route("POST", f"{V}/822001_2", json_answer({"success": True}))
     monkeypatch.setenv("FB_TOKEN", "EAAB-page-token")
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-data_dir = "data"
-[[schools]]
-id = "oakfield"
-name = "Oakfield Primary School"
-[[schools.accounts]]
-platform = "facebook"
-account = "{PAGE}"
-kinds = ["comments"]
-settings = {{ base_url = "{graph.url}" }}
-credentials = {{ page_access_token = "env:FB_TOKEN" }}
-[[schools.recipients]]
-role = "digital_champion"
-urls = ["console://"]
-""")
+    path = write_graph_config(tmp_path, graph.url, PAGE)
     config = load(path)
     _, sessions = open_database(config)
     Daemon(config, sessions).poll_once()

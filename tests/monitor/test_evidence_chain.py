@@ -21,7 +21,7 @@ from monitor.cli import main
 from monitor.config import Config, load
 from monitor.daemon import Daemon, open_database
 from monitor.evidence import chain
-from tests.builders import write_config, write_replay
+from tests.builders import write_config, write_graph_config, write_replay
 from tests.http_server import json_answer
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -78,27 +78,8 @@ def page(local_server, tmp_path, monkeypatch) -> Page:
     graph.route("POST", f"{V}/822001_1", json_answer({"success": True}))
     graph.route("DELETE", f"{V}/822001_3", json_answer(GRAPH_ERROR, status=403))
     monkeypatch.setenv("FB_TOKEN", "EAAB-page-token")
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-data_dir = "data"
-[[schools]]
-id = "oakfield"
-name = "Oakfield Primary School"
-timezone = "Australia/Sydney"
-[[schools.accounts]]
-platform = "facebook"
-account = "{PAGE}"
-kinds = ["comments"]
-settings = {{ base_url = "{graph.url}" }}
-credentials = {{ page_access_token = "env:FB_TOKEN" }}
-[[schools.recipients]]
-role = "digital_champion"
-urls = ["console://"]
-[[schools.recipients]]
-role = "dsl"
-urls = ["console://"]
-""")
+    path = write_graph_config(tmp_path, graph.url, PAGE, roles=("digital_champion", "dsl"),
+                              extra_school='timezone = "Australia/Sydney"')
     config = load(path)
     _, sessions = open_database(config)
     Daemon(config, sessions).poll_once()

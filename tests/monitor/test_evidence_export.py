@@ -19,7 +19,7 @@ from monitor.config import load
 from monitor.daemon import Daemon, open_database
 from monitor.evidence import chain
 from monitor.evidence.export import ExportError, export_incident, verify_folder
-from tests.builders import PAGE_ID, write_config, write_replay
+from tests.builders import PAGE_ID, write_config, write_graph_config, write_replay
 from tests.http_server import json_answer
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -365,23 +365,7 @@ def test_a_hidden_comment_is_exported_as_it_was_before_it_was_hidden(local_serve
          "from": {"id": "556", "name": "D Foley"}}]}))
     graph.route("POST", f"{version}/822001_2", json_answer({"success": True}))
     monkeypatch.setenv("FB_TOKEN", "EAAB-page-token")
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-data_dir = "data"
-[[schools]]
-id = "oakfield"
-name = "Oakfield Primary School"
-[[schools.accounts]]
-platform = "facebook"
-account = "{PAGE_ID}"
-kinds = ["comments"]
-settings = {{ base_url = "{graph.url}" }}
-credentials = {{ page_access_token = "env:FB_TOKEN" }}
-[[schools.recipients]]
-role = "dsl"
-urls = ["console://"]
-""", encoding="utf-8")
+    path = write_graph_config(tmp_path, graph.url, PAGE_ID, roles=("dsl",))
     config = load(path)
     _, sessions = open_database(config)
     Daemon(config, sessions).poll_once()
