@@ -8,14 +8,21 @@ docs/privacy.md for answering a subject access or erasure request.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from monitor.cli.common import BadInput, Failure, config_options, local_time, open_db, table
+from monitor.cli.common import (
+    BadInput,
+    Failure,
+    actor_option,
+    config_options,
+    local_time,
+    open_db,
+    table,
+)
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -141,8 +148,7 @@ def privacy_export(config: Config, who: str, platform: str | None, out: Path) ->
 @privacy_group.command("erase")
 @config_options
 @_author_options
-@click.option("--actor", default=lambda: os.environ.get("USER", "cli"), metavar="NAME",
-              help="Who is erasing (recorded with the counts; default $USER).")
+@actor_option
 @click.option("--include-watchlist", is_flag=True,
               help="Erase active watchlist entries naming them too (by default they are kept "
                    "as IT's safeguarding record and named).")
