@@ -1,8 +1,8 @@
 """`privacy find|export|erase|describe`: people's rights over what is held about them, and
 the DPIA text.
 
-See monitor/privacy/subject.py for what counts as a person's data and what an erasure keeps, and
-docs/privacy.md for answering a subject access or erasure request.
+See monitor/privacy/holdings.py for what counts as a person's data, monitor/privacy/erasure.py for
+what an erasure keeps, and docs/privacy.md for answering a subject access or erasure request.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from monitor.cli.common import (
 
 if TYPE_CHECKING:
     from monitor.config import Config
-    from monitor.privacy.subject import ErasureResult, Holdings
+    from monitor.privacy.erasure import ErasureResult
+    from monitor.privacy.holdings import Holdings
 
 # The longest text shown in a listing; the export has it whole.
 TEXT_WIDTH = 60
@@ -47,7 +48,7 @@ def privacy_group() -> None:
 
 
 def _find(config: Config, who: str, platform: str | None) -> Holdings:
-    from monitor.privacy.subject import PrivacyError, find
+    from monitor.privacy.holdings import PrivacyError, find
 
     try:
         with open_db(config)() as session:
@@ -128,7 +129,8 @@ def privacy_export(config: Config, who: str, platform: str | None, out: Path) ->
     """Write everything held about one person as JSON, for a subject access request: what,
     when, where, why it was flagged, who was told (roles), what was done, what is under
     evidence hold, and how long each thing is kept."""
-    from monitor.privacy.subject import ambiguity, export_holdings
+    from monitor.privacy.access_request import export_holdings
+    from monitor.privacy.holdings import ambiguity
 
     holdings = _find(config, who, platform)
     if not holdings.found:
@@ -158,7 +160,8 @@ def privacy_erase(config: Config, who: str, platform: str | None, actor: str,
     """Erase what is held about one person, except what belongs to an incident under evidence
     hold (named, with who holds it and why) and active watchlist entries (named). That an
     erasure happened is recorded, with counts only."""
-    from monitor.privacy.subject import PrivacyError, ambiguity, erase
+    from monitor.privacy.erasure import erase
+    from monitor.privacy.holdings import PrivacyError, ambiguity
 
     holdings = _find(config, who, platform)
     if not holdings.found:

@@ -1,3 +1,3 @@
-"""People's rights over what is held about them: finding, exporting and erasing one person's data
-(`subject`), and the description a school's data protection impact assessment needs
-(`describe`)."""
+"""People's rights over what is held about them: everything held about one person (`holdings`),
+written out for a subject access request (`access_request`) or erased (`erasure`), and the
+description a school's data protection impact assessment needs (`describe`)."""

@@ -23,7 +23,7 @@ from monitor.config import load
 from monitor.daemon import Daemon, open_database
 from monitor.evidence import chain
 from monitor.evidence import record as evidence
-from monitor.privacy import subject
+from monitor.privacy import erasure, holdings
 from tests.builders import START
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -261,7 +261,7 @@ def test_erasure_leaves_nothing_of_the_person_outside_held_evidence(school, capl
         # The digest that quoted Jay says why it is empty; it still says it was sent.
         digest = session.scalar(select(models.Alert).where(
             models.Alert.dedupe_key == "digest:oakfield:week"))
-        assert digest.body == subject.ERASED_TEXT and digest.details is None
+        assert digest.body == erasure.ERASED_TEXT and digest.details is None
         # The chain still verifies, and says content was removed.
         report = chain.verify_school(session, SCHOOL)
         assert report.broken is None and report.removed >= 2
@@ -333,8 +333,8 @@ def test_someone_nothing_is_held_about(school):
 def test_an_id_finds_the_same_person_as_the_handle(school):
     config, path, sessions, items, held, watch_id = school
     with sessions() as session:
-        by_id = subject.find(session, config, JAY["id"])
-        by_handle = subject.find(session, config, "@jDoe_99")
+        by_id = holdings.find(session, config, JAY["id"])
+        by_handle = holdings.find(session, config, "@jDoe_99")
     assert [i.id for i in by_id.items] == [i.id for i in by_handle.items]
     assert len(by_id.items) == 4 and not by_id.ambiguous
 
