@@ -237,8 +237,6 @@ def test_evidence_list_shows_each_entry_and_whether_its_content_is_still_kept(pa
 
 
 def test_two_writers_at_once_never_share_a_number_or_fork_the_chain(database, tmp_path):
-    if database != "postgresql":
-        pytest.skip("SQLite has one writer at a time by design")
     write_replay(tmp_path / "fb", ["what time is pick up?"])
     config = load(write_config(tmp_path))
     engine, sessions = open_database(config)
