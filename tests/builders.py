@@ -110,11 +110,11 @@ def write_config(directory: Path, recipients: dict[str, list[str]] | None = None
     return path
 
 
-def write_graph_config(directory: Path, graph_url: str, page_id: str, *,
-                       roles: tuple[str, ...] = ("digital_champion",),
-                       extra_school: str = "") -> Path:
-    """A school whose Facebook Page is read from `graph_url` (a local server standing in for
-    the Graph API) with the page token in $FB_TOKEN, each role told on the console."""
+def write_accounts_config(directory: Path, accounts: str, *,
+                          roles: tuple[str, ...] = ("digital_champion",),
+                          extra_school: str = "") -> Path:
+    """Oakfield with these `[[schools.accounts]]` tables (TOML text), each role told on the
+    console."""
     recipients = "".join(f'[[schools.recipients]]\nrole = "{role}"\nurls = ["console://"]\n'
                          for role in roles)
     path = directory / "config.toml"
@@ -125,11 +125,21 @@ data_dir = "data"
 id = "oakfield"
 name = "Oakfield Primary School"
 {extra_school}
+{accounts}
+{recipients}""", encoding="utf-8")
+    return path
+
+
+def write_graph_config(directory: Path, graph_url: str, page_id: str, *,
+                       roles: tuple[str, ...] = ("digital_champion",),
+                       extra_school: str = "") -> Path:
+    """A school whose Facebook Page is read from `graph_url` (a local server standing in for
+    the Graph API) with the page token in $FB_TOKEN, each role told on the console."""
+    return write_accounts_config(directory, f"""
 [[schools.accounts]]
 platform = "facebook"
 account = "{page_id}"
 kinds = ["comments"]
 settings = {{ base_url = "{graph_url}" }}
 credentials = {{ page_access_token = "env:FB_TOKEN" }}
-{recipients}""", encoding="utf-8")
-    return path
+""", roles=roles, extra_school=extra_school)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from monitor import models
 from monitor.cli import main, open_db
 from monitor.cli.common import load_config
+from tests.builders import write_accounts_config
 from tests.http_server import json_answer
 
 X_USERS = ("1456789012345678901", "1456789012345678902")
@@ -38,18 +39,7 @@ kinds = {kinds}
 settings = {{ base_url = "{base_url}", handle = "Oakfield{n}", keywords = ["Oakfield"] }}
 credentials = {{ bearer_token = "env:X_BEARER" }}
 """ for n, user in enumerate(users))
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-data_dir = "data"
-[[schools]]
-id = "oakfield"
-name = "Oakfield Primary School"
-{accounts}
-[[schools.recipients]]
-role = "dsl"
-urls = ["console://"]
-""")
+    path = write_accounts_config(tmp_path, accounts, roles=("dsl",))
     main(["db", "upgrade", "--config", str(path)])  # a PostgreSQL database is upgraded by hand
     return str(path)
 

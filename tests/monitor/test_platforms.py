@@ -8,6 +8,7 @@ import pytest
 
 from connectors.graph import DEFAULT_API_VERSION
 from monitor.cli import main
+from tests.builders import write_accounts_config
 from tests.http_server import json_answer
 
 PAGE = "104857392011"
@@ -27,22 +28,7 @@ def x_time(minutes_ago: int) -> str:
 
 
 def write_config(tmp_path, accounts: str) -> str:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-data_dir = "data"
-[[schools]]
-id = "oakfield"
-name = "Oakfield Primary School"
-{accounts}
-[[schools.recipients]]
-role = "dsl"
-urls = ["console://"]
-[[schools.recipients]]
-role = "digital_champion"
-urls = ["console://"]
-""")
-    return str(path)
+    return str(write_accounts_config(tmp_path, accounts, roles=("dsl", "digital_champion")))
 
 
 def run(args, capsys) -> str:
