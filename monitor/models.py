@@ -210,6 +210,8 @@ class Incident(Base):
 
 class IncidentItem(Base):
     __tablename__ = "incident_item"
+    # Whether an item is in an incident is asked of every item retention looks at.
+    __table_args__ = (Index("ix_incident_item_item_id", "item_id"),)
 
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"),
@@ -227,7 +229,8 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(32))  # item, update, digest, delivery_dead, ...
     severity: Mapped[str] = mapped_column(String(16))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    # Indexed: retention and erasure ask for an incident's alerts.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
     categories: Mapped[list[Any]] = mapped_column(default=list)
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)

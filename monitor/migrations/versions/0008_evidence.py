@@ -1,4 +1,4 @@
-"""evidence chain, evidence hold and a log of data removals
+"""evidence chain, evidence hold, a log of data removals, incident items by item
 
 Revision ID: 0008
 Revises: 0007
@@ -47,6 +47,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_evidence_record_incident_id'), ['incident_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_evidence_record_item_id'), ['item_id'], unique=False)
 
+    with op.batch_alter_table('incident_item', schema=None) as batch_op:
+        batch_op.create_index('ix_incident_item_item_id', ['item_id'], unique=False)
+
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_alert_incident_id'), ['incident_id'], unique=False)
+
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.add_column(sa.Column('held_at', monitor.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('held_by', sa.String(length=200), nullable=True))
@@ -55,6 +61,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_alert_incident_id'))
+
+    with op.batch_alter_table('incident_item', schema=None) as batch_op:
+        batch_op.drop_index('ix_incident_item_item_id')
+
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.drop_column('hold_reason')
         batch_op.drop_column('held_by')
