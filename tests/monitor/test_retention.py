@@ -489,6 +489,24 @@ def test_batches_of_two_remove_all_seven_items_and_the_record_says_seven(tmp_pat
     assert chain_holds(world)
 
 
+def test_rows_due_far_apart_are_all_found_however_many_are_kept_between(tmp_path):
+    """Each batch looks through a bounded window of ids: a due row many windows past the last
+    one must still be reached, on each rule."""
+    world = make_world(tmp_path, "batch_size = 1")
+    kept_between = 3 * retention.WINDOW
+    with world.sessions.begin() as session:
+        first = add_item(world, session, "rude first", ["abusive"], created=BASE)
+        for n in range(kept_between):  # recent: nothing is due
+            add_item(world, session, f"lovely {n}", None, created=BASE + 390 * DAY)
+        last = add_item(world, session, "rude last", ["abusive"], created=BASE)
+        first_id, last_id = first.id, last.id
+    result = run(world, BASE + 400 * DAY)
+    assert result.flagged_items == 2
+    with world.sessions() as session:
+        left = set(session.scalars(select(models.Item.id)))
+    assert first_id not in left and last_id not in left and len(left) == kept_between
+
+
 def test_a_run_that_removes_nothing_is_not_recorded(world):
     with world.sessions.begin() as session:
         add_item(world, session, "lovely assembly", ["praise"])
