@@ -35,6 +35,10 @@ def check_config(path: str | None, demo: bool) -> None:
     click.echo(f"Data directory: {config.daemon.data_dir}")
     versions = sorted({classifiers.for_school(school).version for school in config.schools})
     click.echo(f"Classifier: {', '.join(versions)}")
+    kept = config.settings.retention
+    click.echo(f"Retention: raw payloads {kept.raw_payload_days} days, unflagged comments' text "
+               f"{kept.unflagged_text_days} days, flagged comments {kept.flagged_days} days "
+               "after their incident is resolved; incidents under evidence hold until released")
     if config.daemon.max_delivery_attempts is not None:
         click.echo("warning: [daemon] max_delivery_attempts is no longer used: deliveries are "
                    "retried for delivery_give_up_after (default 24h); remove it")

@@ -409,3 +409,24 @@ def test_check_config_warns_when_nobody_receives_the_trusts_roll_up(tmp_path, ca
     main(["check-config", str(path)])
     out = capsys.readouterr().out
     assert "[trust] has no recipients: nobody will receive the weekly roll-up" in out
+
+
+def test_check_config_states_the_retention_periods_in_force(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD + "\n[retention]\nunflagged_text_days = 14\nflagged_days = 730\n")
+    main(["check-config", str(path)])
+    out = capsys.readouterr().out
+    assert ("Retention: raw payloads 30 days, unflagged comments' text 14 days, flagged "
+            "comments 730 days after their incident is resolved") in out
+
+
+def test_the_old_items_days_setting_is_refused_naming_what_replaced_it(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("DSL_URL", "json://localhost/hook")
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD + "\n[retention]\nitems_days = 730\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check-config", str(path)])
+    assert exit_info.value.code == 2
+    assert "items_days was replaced by unflagged_text_days" in capsys.readouterr().err
