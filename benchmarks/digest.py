@@ -39,7 +39,7 @@ from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.scratch_database import fresh_postgres  # noqa: E402
+from benchmarks.scratch_database import fresh_postgres, load_on  # noqa: E402
 from monitor import models, sources  # noqa: E402
 from monitor.config import Config, load  # noqa: E402
 from monitor.daemon import open_database  # noqa: E402
@@ -236,12 +236,7 @@ def build_in_this_process(config_path: str, database_url: str | None, kind: str,
 def one_case(label: str, root: Path, database_url: str | None, *, schools: int, trust: bool,
              per_week: dict[int, int], kind: str, school_id: str | None) -> None:
     config_path = write_config(root, schools, trust=trust)
-    if database_url:
-        os.environ["HALLMONITOR_DATABASE_URL"] = database_url
-    try:
-        config = load(config_path)
-    finally:
-        os.environ.pop("HALLMONITOR_DATABASE_URL", None)
+    config = load_on(config_path, database_url)
     engine, sessions = open_database(config)
     started = time.perf_counter()
     fill(config, sessions, per_week, random.Random(47))

@@ -33,9 +33,8 @@ from sqlalchemy import update
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.digest import NOW, fill, write_config  # noqa: E402
-from benchmarks.scratch_database import fresh_postgres  # noqa: E402
+from benchmarks.scratch_database import fresh_postgres, load_on  # noqa: E402
 from monitor import models, retention  # noqa: E402
-from monitor.config import load  # noqa: E402
 from monitor.daemon import open_database  # noqa: E402
 
 # Long after every comment, and after every incident's resolution plus the flagged period.
@@ -66,12 +65,7 @@ def one_run(root: Path, database_url: str | None, items: int, batch_size: int) -
     config_path = write_config(root, 1, trust=False)
     text = config_path.read_text(encoding="utf-8")
     config_path.write_text(text + f"\n[retention]\nbatch_size = {batch_size}\n", encoding="utf-8")
-    if database_url:
-        os.environ["HALLMONITOR_DATABASE_URL"] = database_url
-    try:
-        config = load(config_path)
-    finally:
-        os.environ.pop("HALLMONITOR_DATABASE_URL", None)
+    config = load_on(config_path, database_url)
     engine, sessions = open_database(config)
     per_week = {weeks_back: items // 5 for weeks_back in range(5)}
     fill(config, sessions, per_week, random.Random(12))

@@ -3,11 +3,17 @@ afterwards, so a benchmark never touches real data."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 
 @contextmanager
@@ -34,3 +40,16 @@ def fresh_postgres(url: str | None) -> Iterator[str | None]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def load_on(config_path: Path, database_url: str | None) -> Config:
+    """The config at `config_path`, on `database_url` (None: its own SQLite), leaving the
+    process's environment as it was."""
+    from monitor.config import load
+
+    if database_url:
+        os.environ["HALLMONITOR_DATABASE_URL"] = database_url
+    try:
+        return load(config_path)
+    finally:
+        os.environ.pop("HALLMONITOR_DATABASE_URL", None)
